@@ -1,0 +1,35 @@
+"""nbgrader configuration for the PA2 Clustering course repository.
+
+The course root is this folder: source/, release/, submitted/, autograded/ and feedback/
+sit beside this file, and the gradebook is nbgrader's default SQLite file gradebook.db.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # makes the `assignment` package importable for the preprocessor below
+
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.root = HERE
+c.CourseDirectory.course_id = "pa2_clustering_course"
+c.CourseDirectory.assignment_id = ""
+
+# Per-cell time limit when validating and autograding. The whole reference notebook runs in
+# under 10 s; a cell that needs a minute is looping over data points or stuck, and is
+# interrupted so that the rest of the notebook is still graded.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# Keep autograded notebooks small even when a submission prints without end.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 50
+
+# Feedback shows each failed check's message, never the hidden test code: hidden regions are
+# removed and tracebacks of test cells cut down to their last line (the check's message).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "assignment.feedback.ShortenTestTracebacks",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
