@@ -99,8 +99,19 @@ def failed_row(student_id, reason):
     return GradeRow(student_id, "", "", "failed", reason)
 
 
+def assignment_in_gradebook(db_url=DB_URL):
+    """Whether ``nbgrader generate_assignment`` has recorded the assignment's cells."""
+    with Gradebook(db_url) as gb:
+        try:
+            return bool(gb.find_assignment(ASSIGNMENT).notebooks)
+        except MissingEntry:
+            return False
+
+
 def grade_all(students=None, feedback=True, progress=True):
     """Autograde, write feedback for, and return the grades.csv rows of ``students``."""
+    if not assignment_in_gradebook():
+        raise SystemExit("the gradebook has no pa2_clustering yet: run `make release` first")
     rows = []
     students = student_ids() if students is None else students
     for student_id in tqdm(students, desc="autograding", unit="submission", disable=not progress):

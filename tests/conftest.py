@@ -1,0 +1,42 @@
+"""Shared fixtures: a throw-away copy of the course in which nbgrader may write freely."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from assignment import ROOT
+from assignment.nbgrader_cli import nbgrader_env
+
+COURSE_FILES = ["nbgrader_config.py", "assignment", "source", "release", "examples", "submitted"]
+
+
+def copy_course(target, submitted=True):
+    """Copy what nbgrader needs of the course into ``target`` (no gradebook, no outputs)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in COURSE_FILES:
+        if name == "submitted" and not submitted:
+            continue
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+    return target
+
+
+def run_module(course, module, *args, timeout=1800):
+    """Run ``python -m assignment.<module>`` inside a course copy; return the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", f"assignment.{module}", *args], cwd=course,
+                          env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    """A course copy in which `make release grade` has graded the example submissions."""
+    course = copy_course(tmp_path_factory.mktemp("course"))
+    result = run_module(course, "release")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_module(course, "grade")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return course
