@@ -1,0 +1,222 @@
+"""Grade the catalogue of student implementations through the real grading path.
+
+Every entry of ``tests/catalogue/{correct,wrong}/*.cells`` replaces a few cells of a complete
+reference submission (the release with the source's solutions filled in). The resulting
+notebooks are autograded by ``nbgrader autograde`` in throw-away course folders, two at a time,
+and the scores checked against the entry's expectation:
+
+* a ``correct`` entry keeps every automatic point;
+* a ``wrong`` entry loses points, and only in the tests of its ``# target:`` function (or in
+  the experiment checks of Acts 8 and 10, which run the student's own k-means);
+* every failing test says ``CheckFailed: ... expected ..., got ...``.
+
+Entry format: comment lines ``# target: <function or act>`` and ``# why: <text>``, then blocks
+``### cell: <grade_id>`` as in ``examples/`` (see ``assignment.examples``).
+"""
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR
+from .examples import fill_release, parse_answers
+from .nbgrader_cli import nbgrader_env
+
+CATALOGUE_DIR = ROOT / "tests" / "catalogue"
+EXPERIMENT_CHECKS = ("act8_k1_losses", "act10_k1_losses")
+COURSE_FILES = ("nbgrader_config.py", "assignment", "source")
+
+
+@dataclass
+class Entry:
+    name: str
+    expect: str          # "correct" or "wrong"
+    target: str
+    why: str
+    answers: dict
+
+
+@dataclass
+class Outcome:
+    entry: Entry
+    scores: dict = field(default_factory=dict)    # grade_id -> (score, max_score), automatic cells
+    messages: dict = field(default_factory=dict)  # grade_id -> error line of a failing cell
+    problem: str = ""                             # grading failed altogether
+
+    @property
+    def failing(self):
+        return sorted(g for g, (s, m) in self.scores.items() if s < m)
+
+    @property
+    def points_lost(self):
+        return sum(m - s for s, m in self.scores.values())
+
+    @property
+    def verdict(self):
+        """'ok' when the outcome matches the entry's expectation, else what went wrong."""
+        if self.problem:
+            return f"not graded: {self.problem}"
+        if self.entry.expect == "correct":
+            return "ok" if not self.failing else "a correct entry lost points"
+        if not self.failing:
+            return "a wrong entry kept full marks"
+        outside = [g for g in self.failing
+                   if not g.startswith(self.entry.target) and g not in EXPERIMENT_CHECKS]
+        if outside:
+            return f"isolation broken: also failed {', '.join(outside)}"
+        unclear = [g for g, m in self.messages.items()
+                   if not (m.startswith("CheckFailed: ") and "expected" in m and "got" in m)]
+        if unclear:
+            return f"unclear failure message in {', '.join(unclear)}"
+        return "ok"
+
+
+def read_entry(path):
+    text = path.read_text()
+    header = dict(re.findall(r"^# (target|why): (.+)$", text, flags=re.M))
+    if "target" not in header:
+        raise ValueError(f"{path} has no '# target:' line")
+    return Entry(path.stem, path.parent.name, header["target"], header.get("why", ""),
+                 parse_answers(text))
+
+
+def catalogue(directory=CATALOGUE_DIR):
+    return [read_entry(p) for kind in ("correct", "wrong")
+            for p in sorted((directory / kind).glob("*.cells"))]
+
+
+def reference_answers():
+    """grade_id -> source of every solution cell of the master notebook, markers removed."""
+    nb = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
+    answers = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            answers[meta["grade_id"]] = "\n".join(
+                line for line in cell.source.splitlines()
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    return answers
+
+
+def automatic_cells():
+    nb = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+            and not c.metadata["nbgrader"].get("solution") and c.metadata["nbgrader"]["points"] > 0}
+
+
+def make_course(folder, submissions):
+    """A course folder with the gradebook set up and ``submissions`` (student -> notebook)."""
+    folder.mkdir(parents=True)
+    for name in COURSE_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, folder / name)
+    for student, nb in submissions.items():
+        path = folder / "submitted" / student / ASSIGNMENT / NOTEBOOK
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+    return folder
+
+
+def autograde_course(folder):
+    """generate_assignment then autograde every student of ``folder`` in one nbgrader run each."""
+    env = nbgrader_env()
+    for args in (["generate_assignment", ASSIGNMENT, "--force"], ["autograde", ASSIGNMENT, "--force"]):
+        subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=folder, env=env,
+                       capture_output=True, text=True, timeout=3600)
+
+
+def collect(folder, student, entry, auto_cells):
+    """The Outcome of one student of a graded course folder."""
+    outcome = Outcome(entry)
+    try:
+        with Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as gb:
+            nb = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, student)
+            outcome.scores = {g.name: (g.score, g.max_score) for g in nb.grades if g.name in auto_cells}
+    except Exception as error:
+        outcome.problem = f"{type(error).__name__}: {error}"[:200]
+        return outcome
+    graded = nbformat.read(folder / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+    for cell in graded.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in outcome.failing:
+            errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            outcome.messages[grade_id] = (f"{errors[0].ename}: {errors[0].evalue}" if errors
+                                          else "no error output")
+    return outcome
+
+
+def grade_entries(entries, workdir, workers=2, copies=1):
+    """Autograde ``entries`` (each ``copies`` times) and return their Outcomes in order."""
+    base = reference_answers()
+    auto_cells = automatic_cells()
+    students = [(f"{e.name}__{c}" if copies > 1 else e.name, e) for e in entries for c in range(copies)]
+    shards = [students[i::workers] for i in range(workers)]
+    folders = []
+    for i, shard in enumerate(shards):
+        if shard:
+            submissions = {s: fill_release({**base, **e.answers}) for s, e in shard}
+            folders.append((make_course(workdir / f"course{i}", submissions), shard))
+    with ThreadPoolExecutor(len(folders)) as pool:
+        list(pool.map(autograde_course, [f for f, _ in folders]))
+    found = {s: collect(f, s, e, auto_cells) for f, shard in folders for s, e in shard}
+    return [found[s] for s, _ in students]
+
+
+def format_table(outcomes):
+    rows = [("entry", "expected", "target", "lost", "failing test cells", "verdict")]
+    for o in outcomes:
+        rows.append((o.entry.name, o.entry.expect, o.entry.target, f"{o.points_lost:g}",
+                     ", ".join(o.failing) or "-", o.verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)
+
+
+def summary(outcomes):
+    """Lines of the summary, and whether everything held."""
+    correct = [o for o in outcomes if o.entry.expect == "correct"]
+    wrong = [o for o in outcomes if o.entry.expect == "wrong"]
+    caught = {g for o in wrong for g in o.failing}
+    uncaught = sorted(automatic_cells() - caught)
+    lines = [
+        f"correct entries keeping full marks: {sum(o.verdict == 'ok' for o in correct)}/{len(correct)}",
+        f"wrong entries losing points, only in their own tests, with clear messages: "
+        f"{sum(o.verdict == 'ok' for o in wrong)}/{len(wrong)}",
+        f"hidden test cells failed by at least one wrong entry: {len(automatic_cells()) - len(uncaught)}"
+        f"/{len(automatic_cells())}" + (f" (never failed: {', '.join(uncaught)})" if uncaught else ""),
+    ]
+    return lines, all(o.verdict == "ok" for o in outcomes) and not uncaught
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="only these entries (default: all)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="grade in this folder and keep it")
+    args = parser.parse_args(argv)
+    entries = [e for e in catalogue() if not args.names or e.name in args.names]
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="pa2-mutants-"))
+    try:
+        outcomes = grade_entries(entries, workdir, workers=args.workers)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(format_table(outcomes))
+    lines, ok = summary(outcomes)
+    print("\n" + "\n".join(lines))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The hidden tests against the catalogue of student implementations, through real nbgrader.
+
+Every correct entry keeps full marks, every wrong entry loses points only in its own
+function's tests with a clear message, every hidden test cell is failed by some wrong entry,
+and grading is deterministic.
+"""
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from assignment import NOTEBOOK, SOURCE_DIR, mutants
+from assignment.examples import parse_answers
+
+ENTRIES = mutants.catalogue()
+TARGETS = {"fixed_sum_prod", "take_along_axis", "compute_sq_dists", "update_centroids",
+           "associate_centroids", "rand_init", "k_means", "act8", "act10"}
+
+
+def test_catalogue_is_large_and_well_formed():
+    correct = [e for e in ENTRIES if e.expect == "correct"]
+    wrong = [e for e in ENTRIES if e.expect == "wrong"]
+    assert len(correct) >= 15 and len(wrong) >= 40
+    assert all(e.target in TARGETS and e.why and e.answers for e in ENTRIES)
+    assert len({e.name for e in ENTRIES}) == len(ENTRIES)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    return mutants.grade_entries(ENTRIES, tmp_path_factory.mktemp("mutants"))
+
+
+def test_every_entry_gets_the_expected_outcome(outcomes):
+    wrongly_judged = [(o.entry.name, o.verdict, o.failing) for o in outcomes if o.verdict != "ok"]
+    assert wrongly_judged == [], mutants.format_table(outcomes)
+
+
+def test_every_hidden_test_cell_catches_some_wrong_entry(outcomes):
+    lines, ok = mutants.summary(outcomes)
+    assert ok, "\n".join(lines)
+
+
+def test_the_verdicts_can_fail():
+    """The judge itself: a correct entry that lost points, or a wrong one that kept them, is reported."""
+    correct = next(e for e in ENTRIES if e.expect == "correct")
+    wrong = next(e for e in ENTRIES if e.expect == "wrong" and e.target == "k_means")
+    assert mutants.Outcome(correct, {"k_means_zero_loss": (0, 1)}).verdict != "ok"
+    assert mutants.Outcome(wrong, {"k_means_zero_loss": (1, 1)}).verdict != "ok"
+    broken = mutants.Outcome(wrong, {"rand_init_rows_of_X": (0, 1)}, {"rand_init_rows_of_X": "CheckFailed: expected 1, got 2"})
+    assert broken.verdict.startswith("isolation broken")
+    unclear = mutants.Outcome(wrong, {"k_means_zero_loss": (0, 1)}, {"k_means_zero_loss": "IndexError: oops"})
+    assert unclear.verdict.startswith("unclear")
+
+
+def test_grading_the_same_submission_ten_times_gives_the_same_scores(tmp_path):
+    picks = [e for e in ENTRIES if e.name in ("k_means_uses_global_rng_elsewhere", "rand_init_with_replacement")]
+    outcomes = mutants.grade_entries(picks, tmp_path, copies=10)
+    for entry in picks:
+        runs = [o.scores for o in outcomes if o.entry is entry]
+        assert len(runs) == 10 and all(r == runs[0] for r in runs), entry.name
+
+
+def test_vectorised_checks_pass_fifty_times_while_the_other_core_is_busy():
+    """The timing half of the vectorisation checks, run 50 times for a correct vectorised
+    answer in one kernel while a busy loop occupies the other core."""
+    source = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+              for c in nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4).cells}
+    answers = parse_answers((mutants.ROOT / "examples" / "correct_alternative.cells").read_text())
+    checks = [source[g].source for g in ("compute_sq_dists_vectorised", "update_centroids_vectorised",
+                                         "associate_centroids_vectorised")]
+    loop = ("failures = []\n"
+            "for _round in range(50):\n"
+            "    for _src in CHECKS:\n"
+            "        try:\n"
+            "            exec(_src, globals())\n"
+            "        except CheckFailed as error:\n"
+            "            failures.append(str(error))\n"
+            "print(len(failures), failures[:3])\n")
+    cells = [source["checking_helpers"].source, source["grader_reference_code"].source,
+             answers["compute_sq_dists"], answers["update_centroids"], answers["associate_centroids"],
+             f"CHECKS = {checks!r}", loop]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+    finally:
+        busy.kill()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert printed.startswith("0 []"), printed
