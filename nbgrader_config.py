@@ -21,15 +21,26 @@ c.CourseDirectory.assignment_id = ""
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
-# Keep autograded notebooks small even when a submission prints without end.
+# Keep autograded notebooks small even when a submission prints without end: nbgrader's
+# LimitOutput counts lines, TruncateLongOutputs also cuts long single lines.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 50
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "assignment.preprocessors.TruncateLongOutputs",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Feedback shows each failed check's message, never the hidden test code: hidden regions are
 # removed and tracebacks of test cells cut down to their last line (the check's message).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
-    "assignment.feedback.ShortenTestTracebacks",
+    "assignment.preprocessors.ShortenTestTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

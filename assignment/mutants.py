@@ -2,8 +2,9 @@
 
 Every entry of ``tests/catalogue/{correct,wrong}/*.cells`` replaces a few cells of a complete
 reference submission (the release with the source's solutions filled in). The resulting
-notebooks are autograded by ``nbgrader autograde`` in throw-away course folders, two at a time,
-and the scores checked against the entry's expectation:
+notebooks are graded exactly as ``make grade`` grades (``assignment.grade``: repair, tampering
+scan, sandboxed ``nbgrader autograde``) in throw-away course folders, two at a time, and the
+scores checked against the entry's expectation:
 
 * a ``correct`` entry keeps every automatic point;
 * a ``wrong`` entry loses points, and only in the tests of its ``# target:`` function (or in
@@ -16,7 +17,6 @@ Entry format: comment lines ``# target: <function or act>`` and ``# why: <text>`
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +28,8 @@ from nbgrader.api import Gradebook
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR
 from .examples import fill_release, parse_answers
-from .nbgrader_cli import nbgrader_env
+from .grade import grade_all
+from .nbgrader_cli import run_nbgrader
 
 CATALOGUE_DIR = ROOT / "tests" / "catalogue"
 EXPERIMENT_CHECKS = ("act8_k1_losses", "act10_k1_losses")
@@ -129,12 +130,11 @@ def make_course(folder, submissions):
     return folder
 
 
-def autograde_course(folder):
-    """generate_assignment then autograde every student of ``folder`` in one nbgrader run each."""
-    env = nbgrader_env()
-    for args in (["generate_assignment", ASSIGNMENT, "--force"], ["autograde", ASSIGNMENT, "--force"]):
-        subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=folder, env=env,
-                       capture_output=True, text=True, timeout=3600)
+def grade_course(folder):
+    """Record the assignment in ``folder``'s gradebook, then grade every student as
+    ``make grade`` does (repair, tampering scan, sandboxed nbgrader autograde, one process each)."""
+    run_nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=folder)
+    return {row.student_id: row for row in grade_all(feedback=False, progress=False, force=True, root=folder)}
 
 
 def collect(folder, student, entry, auto_cells):
@@ -169,8 +169,16 @@ def grade_entries(entries, workdir, workers=2, copies=1):
             submissions = {s: fill_release({**base, **e.answers}) for s, e in shard}
             folders.append((make_course(workdir / f"course{i}", submissions), shard))
     with ThreadPoolExecutor(len(folders)) as pool:
-        list(pool.map(autograde_course, [f for f, _ in folders]))
-    found = {s: collect(f, s, e, auto_cells) for f, shard in folders for s, e in shard}
+        rows = {}
+        for shard_rows in pool.map(grade_course, [f for f, _ in folders]):
+            rows.update(shard_rows)
+    found = {}
+    for folder, shard in folders:
+        for student, entry in shard:
+            if rows[student].status in ("failed", "flagged"):
+                found[student] = Outcome(entry, problem=f"{rows[student].status}: {rows[student].reason}"[:300])
+            else:
+                found[student] = collect(folder, student, entry, auto_cells)
     return [found[s] for s, _ in students]
 
 

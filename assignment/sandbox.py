@@ -1,0 +1,116 @@
+"""Launch the grading kernel in a sandbox: ``sandbox.py <connection_file>`` (a kernelspec's argv).
+
+Student code runs in this kernel while nbgrader grades it. The launcher, which nbgrader's
+kernel manager starts in the notebook's folder, caps the kernel's memory and, where
+bubblewrap (``bwrap``) works, starts it in a fresh mount, network, PID and IPC namespace that
+holds only:
+
+* the operating system and Python (``/usr``, ``/etc``, the interpreter and the venv), read-only;
+* the notebook's folder, as an empty in-memory folder with the assignment's data files
+  (read-only), and without the notebook itself, which at that moment holds the hidden tests;
+* the kernel's runtime folder (connection file and IPC sockets: the kernel talks to nbgrader
+  over Unix sockets, since it has no network, not even loopback);
+* an in-memory ``/tmp`` as home.
+
+So student code finds neither the source notebook, the hidden tests nor the gradebook, opens no
+network connection, and whatever it writes vanishes with the sandbox. Without bwrap the kernel
+runs unsandboxed (memory cap only) and ``PA2_SANDBOX`` tells the grader so.
+
+This file is run as a script, so it imports only the standard library.
+"""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+#: Address-space cap for the kernel (bytes): well below the machine's memory, far above the
+#: few hundred MB the assignment needs. Override with PA2_KERNEL_MEMORY_MB.
+DEFAULT_MEMORY_MB = 3072
+
+
+def bwrap_works():
+    """Whether bubblewrap is installed and may create namespaces on this machine."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--dev", "/dev", "true"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def python_roots():
+    """Folders the interpreter needs: the base installation and the venv."""
+    paths = sysconfig.get_paths()
+    roots = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    roots.update(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))
+    return sorted(r for r in roots if not any(r != o and r.startswith(o + os.sep) for o in roots))
+
+
+def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
+    """The bwrap command line that runs ``kernel_argv`` in the sandbox.
+
+    ``socket_prefix`` is the absolute path prefix of the kernel's IPC sockets (the ``ip`` of
+    the connection file); its folder and the connection file's are the only writable binds.
+    """
+    runtime_dirs = sorted({os.path.dirname(os.path.abspath(connection_file)),
+                           os.path.dirname(socket_prefix)})
+    command = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv",
+               "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = os.path.join("/", link)
+        if os.path.islink(target):
+            command += ["--symlink", os.readlink(target), target]
+        elif os.path.isdir(target):
+            command += ["--ro-bind", target, target]
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for root in python_roots():
+        command += ["--ro-bind", root, root]
+    command += ["--tmpfs", workdir]
+    for name in sorted(os.listdir(workdir)):
+        path = os.path.join(workdir, name)
+        if os.path.isfile(path) and not name.endswith(".ipynb"):
+            command += ["--ro-bind", path, path]
+    for runtime_dir in runtime_dirs:
+        command += ["--bind", runtime_dir, runtime_dir]
+    command += ["--chdir", workdir]
+    environment = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+                   "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "LANG": "C.UTF-8",
+                   "PA2_SANDBOX": "bwrap", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                   "LOKY_MAX_CPU_COUNT": str(os.cpu_count() or 1)}
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if key in os.environ:
+            environment[key] = os.environ[key]
+    for key, value in environment.items():
+        command += ["--setenv", key, value]
+    return command + ["--", *kernel_argv]
+
+
+def cap_memory():
+    limit = int(os.environ.get("PA2_KERNEL_MEMORY_MB", DEFAULT_MEMORY_MB)) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit("usage: sandbox.py <connection_file>")
+    connection_file = os.path.abspath(argv[1])
+    with open(connection_file) as handle:
+        connection = json.load(handle)
+    kernel_argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+    cap_memory()
+    if os.environ.get("PA2_SANDBOX", "bwrap") == "bwrap" and bwrap_works():
+        if connection.get("transport") != "ipc" or not os.path.isabs(connection.get("ip", "")):
+            sys.exit("the sandboxed kernel has no network: it needs KernelManager.transport = 'ipc' "
+                     "and an absolute KernelManager.ip (a socket path prefix)")
+        command = bwrap_command(connection_file, connection["ip"], os.getcwd(), kernel_argv)
+    else:
+        os.environ["PA2_SANDBOX"] = "none"
+        command = kernel_argv
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

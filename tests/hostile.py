@@ -1,0 +1,184 @@
+"""Broken and hostile submissions, each with the outcome grading must give it.
+
+Each case writes one student's folder (``submitted/<case>/...``) from the release and the
+reference answers, then breaks it the way real submissions break. ``CASES`` maps the case to
+(what it does, expected status, a phrase the reason must contain, automatic points it may lose).
+"""
+import copy
+import json
+
+import nbformat
+
+from assignment import ASSIGNMENT, NOTEBOOK
+from assignment.examples import fill_release
+from assignment.mutants import reference_answers
+
+
+def good_notebook(**overrides):
+    """The release with every code answer filled in from the master notebook, plus overrides."""
+    return fill_release({**reference_answers(), **overrides})
+
+
+def write(folder, nb=None, name=NOTEBOOK, raw=None):
+    path = folder / ASSIGNMENT / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        nbformat.write(nb, path)
+    return path
+
+
+def cells(nb, grade_id):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+
+
+ENDLESS_RAND_INIT = '''def rand_init(X, k):
+    rows = set()
+    while len(rows) < k:  # off by one: never picks the last row, so k == n never ends
+        rows.add(np.random.randint(len(X) - 1))
+    return X[sorted(rows)]
+'''
+
+SNOOP = '''import os, socket
+found = []
+for top in ("/", os.path.expanduser("~")):
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+        for name in files:
+            path = os.path.join(folder, name)
+            if name == "gradebook.db" or name.endswith(".ipynb") or "source" in folder.split(os.sep):
+                try:
+                    text = open(path, errors="ignore").read()
+                except OSError:
+                    continue
+                if "pa2_clustering" in text and (name == "gradebook.db" or "_lloyd_trajectory" in text):
+                    found.append(path)
+print("SNOOP found:", found)
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=3).close()
+    print("SNOOP network: connected")
+except OSError as error:
+    print("SNOOP network: blocked", type(error).__name__)
+for target in TARGETS:
+    try:
+        with open(target, "w") as handle:
+            handle.write("written by student code")
+        print("SNOOP write: wrote", target)
+    except OSError as error:
+        print("SNOOP write: blocked", type(error).__name__)
+'''
+
+
+def build(case, folder, context):
+    """Write case ``case`` into ``folder``; ``context`` has 'port' and 'targets' for snooping."""
+    if case == "good":
+        write(folder, good_notebook())
+    elif case == "endless_loops":
+        write(folder, good_notebook(rand_init=ENDLESS_RAND_INIT,
+                                    act7_k_means_k2="while True:\n    pass"))
+    elif case == "kernel_exit":
+        write(folder, good_notebook(act7_k_means_k2="import os\nos._exit(3)"))
+    elif case == "kernel_segfault":
+        write(folder, good_notebook(act7_k_means_k2="import faulthandler\nfaulthandler._sigsegv()"))
+    elif case == "memory_bomb":
+        write(folder, good_notebook(act7_k_means_k2=(
+            "def hoard():\n    chunks = []\n    while True:\n        chunks.append(np.ones(10**7))\n"
+            "hoard()")))
+    elif case == "output_flood":
+        write(folder, good_notebook(act7_k_means_k2=(
+            "print('x' * 5000000)\nfor i in range(200000):\n    print('line', i)")))
+    elif case == "invalid_json":
+        write(folder, raw=b'{"cells": [ {"cell_type": "code", "source": "oops"')
+    elif case == "empty_file":
+        write(folder, raw=b"")
+    elif case == "wrong_name":
+        write(folder, good_notebook(), name="clustering (1).ipynb")
+    elif case == "missing_notebook":
+        (folder / ASSIGNMENT).mkdir(parents=True)
+        (folder / ASSIGNMENT / "notes.txt").write_text("I could not finish, sorry")
+    elif case == "duplicated_cells":
+        nb = good_notebook()
+        stub = copy.deepcopy(cells(fill_release({}), "update_centroids")[0])
+        answer = cells(nb, "update_centroids")[0]
+        nb.cells.insert(nb.cells.index(answer), stub)        # the stub first, the answer after
+        test = cells(nb, "compute_sq_dists_matches_cdist")[0]
+        nb.cells.insert(nb.cells.index(test) + 1, copy.deepcopy(test))
+        write(folder, nb)
+    elif case == "deleted_test_cells":
+        nb = good_notebook()
+        for grade_id in ("compute_sq_dists_sanity", "update_centroids_empty_cluster",
+                         "k_means_relative_stopping", "act8_k1_losses", "grader_reference_code"):
+            nb.cells.remove(cells(nb, grade_id)[0])
+        write(folder, nb)
+    elif case == "edited_test_cells":
+        nb = good_notebook()
+        cells(nb, "k_means_zero_loss")[0].source = '"""Hidden: always passes now."""\npass'
+        cells(nb, "update_centroids_vectorised")[0].metadata.nbgrader["points"] = 100
+        cells(nb, "rand_init_uses_np_random")[0].metadata.nbgrader["grade"] = False
+        write(folder, nb)
+    elif case == "stripped_metadata":
+        nb = good_notebook()
+        for cell in nb.cells:
+            cell.metadata = {}
+        write(folder, nb)
+    elif case == "tamper_numpy":
+        write(folder, good_notebook(compute_sq_dists=(
+            "def compute_sq_dists(X, W):\n    return np.zeros((len(X), len(W)))\n\n"
+            "np.isclose = lambda a, b, **kw: np.ones(np.broadcast(a, b).shape, dtype=bool)\n"
+            "np.array_equal = lambda a, b, **kw: True")))
+    elif case == "tamper_custom_exc":
+        write(folder, good_notebook(update_centroids=(
+            "def update_centroids(X, k, assoc):\n    return None\n\n"
+            "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)")))
+    elif case == "tamper_builtins":
+        write(folder, good_notebook(rand_init=(
+            "import builtins\n\ndef rand_init(X, k):\n    return X[:k]\n\n"
+            "builtins.sum = lambda *args, **kwargs: 0")))
+    elif case == "tamper_sys_modules":
+        write(folder, good_notebook(associate_centroids=(
+            "import sys, types\n\ndef associate_centroids(X, W):\n    return 0.0, np.zeros(len(X), int)\n\n"
+            "sys.modules['numpy.testing'] = types.ModuleType('numpy.testing')")))
+    elif case == "tamper_check_helpers":
+        write(folder, good_notebook(k_means=(
+            "def k_means(X, k, max_iters=50, eps=1e-5):\n    return X[:k], [0.0]\n\n"
+            "def check(condition, message):\n    pass")))
+    elif case == "snooping":
+        code = SNOOP.replace("PORT", str(context["port"])).replace("TARGETS", json.dumps(context["targets"]))
+        write(folder, good_notebook(act7_k_means_k2=code))
+    else:
+        raise KeyError(case)
+
+
+#: case -> (what it does, status, phrase of the reason, grade_ids allowed to lose points)
+CASES = {
+    "good": ("complete correct answers", "needs_manual_grading", "await manual grading", set()),
+    "endless_loops": ("rand_init loops forever when k == n; an Act 7 cell loops forever",
+                      "needs_manual_grading", "cells stopped for taking too long",
+                      {"rand_init_distinct_rows", "rand_init_uses_np_random"}),
+    "kernel_exit": ("an Act 7 cell calls os._exit", "failed", "kernel died", None),
+    "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "failed", "kernel died", None),
+    "memory_bomb": ("an Act 7 cell allocates memory without end", "needs_manual_grading", "", set()),
+    "output_flood": ("an Act 7 cell prints a 5 MB line and 200000 more lines", "needs_manual_grading", "", set()),
+    "invalid_json": ("a truncated notebook file", "failed", "not valid notebook JSON", None),
+    "empty_file": ("a notebook file of 0 bytes", "failed", "is empty", None),
+    "wrong_name": ("the notebook saved as 'clustering (1).ipynb'", "failed", "must keep its name", None),
+    "missing_notebook": ("no notebook at all", "failed", "no pa2_clustering/clustering.ipynb", None),
+    "duplicated_cells": ("an answer cell and a test cell duplicated", "needs_manual_grading",
+                         "duplicated cell", set()),
+    "deleted_test_cells": ("five test cells deleted, the hidden reference cell among them",
+                           "needs_manual_grading", "restored 5 deleted cells", set()),
+    "edited_test_cells": ("a test cell emptied, a test's points and a test's flags changed",
+                          "needs_manual_grading", "restored edited", set()),
+    "stripped_metadata": ("every cell's metadata removed", "needs_manual_grading",
+                          "re-attached nbgrader metadata", set()),
+    "tamper_numpy": ("wrong compute_sq_dists, np.isclose and np.array_equal patched to pass",
+                     "flagged", "assigns np.isclose", None),
+    "tamper_custom_exc": ("wrong update_centroids, exceptions swallowed with set_custom_exc",
+                          "flagged", "set_custom_exc", None),
+    "tamper_builtins": ("wrong rand_init, builtins.sum replaced", "flagged", "assigns builtins.sum", None),
+    "tamper_sys_modules": ("wrong associate_centroids, sys.modules edited", "flagged", "sys.modules", None),
+    "tamper_check_helpers": ("wrong k_means, the check helper redefined", "flagged", "redefines check", None),
+    "snooping": ("walks the file system for hidden tests and the gradebook, connects to a "
+                 "loopback server, writes outside its folder", "needs_manual_grading", "", set()),
+}

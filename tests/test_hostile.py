@@ -1,0 +1,161 @@
+"""Grading survives broken and hostile submissions: each case of tests/hostile.py gets its
+stated outcome, good submissions beside them keep full marks, nothing leaks, nothing is lost."""
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import nbformat
+import pytest
+
+from assignment import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR
+from assignment.grade import cell_scores
+from assignment.nbgrader_cli import nbgrader_env
+from assignment.sandbox import bwrap_works
+
+from .conftest import copy_course, run_module
+from .hostile import CASES, build
+
+SOURCE = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
+AUTO = {c.metadata["nbgrader"]["grade_id"] for c in SOURCE.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+        and c.metadata["nbgrader"]["points"] > 0}
+HIDDEN_LINES = [line.strip() for c in SOURCE.cells if "### BEGIN HIDDEN TESTS" in c.source
+                for line in c.source.split("### BEGIN HIDDEN TESTS")[1].splitlines() if len(line.strip()) > 30]
+needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable on this machine")
+
+
+class Listener:
+    """A TCP server on loopback that counts the connections it receives."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.server.settimeout(0.2)
+        self.port, self.connections, self.running = self.server.getsockname()[1], 0, True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                self.server.accept()[0].close()
+                self.connections += 1
+            except OSError:
+                pass
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.server.close()
+
+
+def read_rows(course):
+    with open(course / "grades.csv", newline="") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def hostile_course(tmp_path_factory):
+    course = copy_course(tmp_path_factory.mktemp("hostile"), submitted=False)
+    shutil.copytree(ROOT / "submitted" / "correct_alternative",
+                    course / "submitted" / "correct_alternative")
+    outside = course / "written_by_student.txt"
+    neighbour = course / "autograded" / "correct_alternative" / "written_by_student.txt"
+    listener = Listener()
+    context = {"port": listener.port, "targets": [str(outside), str(neighbour), "/tmp/pa2_written_by_student.txt"]}
+    for case in CASES:
+        build(case, course / "submitted" / case, context)
+    try:
+        assert run_module(course, "release").returncode == 0
+        result = run_module(course, "grade")
+    finally:
+        listener.close()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {"course": course, "rows": read_rows(course), "connections": listener.connections,
+            "written": [p for p in (outside, neighbour) if p.exists()]}
+
+
+def auto_losses(course, student):
+    scores = cell_scores(student, f"sqlite:///{course / 'gradebook.db'}")
+    return {g for g, (score, top) in scores.items() if g in AUTO and score < top}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_case_gets_its_stated_outcome(hostile_course, case):
+    what, status, phrase, may_lose = CASES[case]
+    row = hostile_course["rows"][case]
+    assert row["status"] == status, (what, row)
+    assert phrase in row["reason"], (what, row)
+    if status == "failed":
+        assert row["score"] == "" and row["max_score"] == "", "a failed grading must not look like a 0"
+    if may_lose is not None:
+        assert auto_losses(hostile_course["course"], case) <= may_lose, what
+
+
+def test_good_submissions_in_the_mix_keep_full_marks(hostile_course):
+    for student in ("good", "correct_alternative", "memory_bomb", "output_flood", "duplicated_cells",
+                    "deleted_test_cells", "edited_test_cells", "stripped_metadata", "snooping"):
+        assert auto_losses(hostile_course["course"], student) == set(), student
+        assert float(hostile_course["rows"][student]["max_score"]) == 64, student
+
+
+def test_tampering_does_not_buy_points_silently(hostile_course):
+    for case in ("tamper_numpy", "tamper_custom_exc", "tamper_builtins", "tamper_sys_modules",
+                 "tamper_check_helpers"):
+        row = hostile_course["rows"][case]
+        assert row["status"] == "flagged" and row["reason"].startswith("flagged for review"), row
+
+
+def test_output_flood_is_cut_and_the_notebook_stays_small(hostile_course):
+    path = hostile_course["course"] / "autograded" / "output_flood" / ASSIGNMENT / NOTEBOOK
+    assert path.stat().st_size < 2_000_000
+    assert "more characters cut by the grader" in path.read_text()
+
+
+def test_feedback_never_shows_hidden_code(hostile_course):
+    for case in ("endless_loops", "tamper_numpy", "deleted_test_cells", "stripped_metadata"):
+        html = (hostile_course["course"] / "feedback" / case / ASSIGNMENT / "clustering.html").read_text()
+        assert [line for line in HIDDEN_LINES if line in html] == [], case
+
+
+@needs_bwrap
+def test_student_code_finds_nothing_reaches_nothing_writes_nothing(hostile_course):
+    nb = nbformat.read(hostile_course["course"] / "autograded" / "snooping" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "SNOOP found: []" in printed, printed[:2000]
+    assert "SNOOP network: blocked" in printed and "connected" not in printed
+    assert hostile_course["connections"] == 0
+    assert hostile_course["written"] == []
+    assert not os.path.exists("/tmp/pa2_written_by_student.txt")
+
+
+def test_grading_twice_gives_the_same_grades_and_a_killed_run_resumes(tmp_path):
+    course = copy_course(tmp_path / "course", submitted=False)
+    for case in ("good", "invalid_json", "duplicated_cells", "tamper_check_helpers"):
+        build(case, course / "submitted" / case, {"port": 1, "targets": []})
+    assert run_module(course, "release").returncode == 0
+    # start grading, kill it as soon as the first submission is recorded
+    process = subprocess.Popen([sys.executable, "-m", "assignment.grade", "--no-feedback"], cwd=course,
+                               env=nbgrader_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    records = lambda: sorted(course.glob("autograded/*/grading.json"))
+    deadline = time.time() + 600
+    while not records() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = {p: p.stat().st_mtime_ns for p in records()}
+    assert 1 <= len(finished) < 4
+    assert run_module(course, "grade", "--no-feedback").returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished, "finished grades were redone"
+    first = (course / "grades.csv").read_text()
+    assert len(read_rows(course)) == 4
+    assert run_module(course, "grade", "--no-feedback", "--force").returncode == 0
+    assert (course / "grades.csv").read_text() == first
