@@ -100,10 +100,13 @@ def build(case, folder, context):
     elif case == "duplicated_cells":
         nb = good_notebook()
         stub = copy.deepcopy(cells(fill_release({}), "update_centroids")[0])
+        stub.id = "copy-of-update-centroids"  # JupyterLab gives a copied cell a new id
         answer = cells(nb, "update_centroids")[0]
         nb.cells.insert(nb.cells.index(answer), stub)        # the stub first, the answer after
         test = cells(nb, "compute_sq_dists_matches_cdist")[0]
-        nb.cells.insert(nb.cells.index(test) + 1, copy.deepcopy(test))
+        duplicate = copy.deepcopy(test)
+        duplicate.id = "copy-of-compute-sq-dists-test"
+        nb.cells.insert(nb.cells.index(test) + 1, duplicate)
         write(folder, nb)
     elif case == "deleted_test_cells":
         nb = good_notebook()
