@@ -261,7 +261,7 @@ def write_grades(rows, path=GRADES_CSV):
             writer.writerow([getattr(row, f) for f in FIELDS])
 
 
-def format_table(rows, width=110):
+def format_table(rows, width=140):
     """The rows as an aligned text table (also used for the README); long reasons are cut."""
     table = [FIELDS] + [[getattr(r, f) for f in FIELDS] for r in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(FIELDS) - 1)]
