@@ -22,11 +22,12 @@ c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
 # Keep autograded notebooks small even when a submission prints without end: nbgrader's
-# LimitOutput counts lines, TruncateLongOutputs also cuts long single lines.
+# LimitOutput counts lines, TruncateLongOutputs also cuts long single lines. Execution records
+# the cell it runs, so that a cell that kills the kernel can be named and left out.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 50
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "assignment.preprocessors.ExecuteRecordingProgress",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

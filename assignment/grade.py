@@ -91,20 +91,29 @@ def install_kernelspec(kernels_dir):
 
 def nbgrader_error(output):
     """The most useful line of an nbgrader log that reports a failure."""
-    if "DeadKernelError" in output or "Kernel died" in output:
-        return ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
-                "or the memory cap); nothing could be scored")
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [re.sub(r"^\[\w+App \| (ERROR|WARNING)\]\s*", "", l) for l in lines
               if "| ERROR]" in l or "Error" in l]
     return (errors[-1] if errors else (lines[-1] if lines else "no output"))[:300]
 
 
+KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
+               "or the memory cap)")
+#: What a cell that killed the kernel is replaced with when the notebook is graded again.
+KILLED_CELL_STUB = ('raise RuntimeError("This cell stopped the grading kernel (os._exit, a crash '
+                    'or running out of memory), so the grader did not run it.")')
+
+
 def autograde(student_id, paths, sandbox):
-    """Autograde the staged copy of one submission; return None on success or why it failed."""
+    """Autograde the staged copy of one submission.
+
+    Returns (None, None) on success, else (why it failed, the cell that was running when the
+    kernel died, as recorded by ``ExecuteRecordingProgress``, or None).
+    """
     runtime = Path(tempfile.mkdtemp(prefix="pa2-kernel-"))
+    progress = runtime / "progress.json"
     env_extra = {"JUPYTER_PATH": str(paths["kernels"]), "TMPDIR": str(runtime),
-                 "PA2_SANDBOX": "bwrap" if sandbox else "none"}
+                 "PA2_SANDBOX": "bwrap" if sandbox else "none", "PA2_PROGRESS_FILE": str(progress)}
     args = ["autograde", ASSIGNMENT, "--student", student_id, "--force",
             f"--CourseDirectory.submitted_directory={paths['staging']}",
             f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
@@ -112,13 +121,35 @@ def autograde(student_id, paths, sandbox):
     try:
         result = run_nbgrader(*args, timeout=SUBMISSION_TIMEOUT, check=False, env_extra=env_extra,
                               memory_mb=NBGRADER_MEMORY_MB, cwd=paths["submitted"].parent)
+        output = result.stdout + result.stderr
+        if result.returncode == 0 and (paths["autograded"] / student_id / ASSIGNMENT / NOTEBOOK).exists():
+            return None, None
+        if "DeadKernelError" in output or "Kernel died" in output:
+            culprit = json.loads(progress.read_text()) if progress.exists() else None
+            return KERNEL_DIED, culprit
+        return f"nbgrader autograde failed: {nbgrader_error(output)}", None
     except Exception as error:  # the whole submission ran out of time, say
-        return f"autograding stopped: {type(error).__name__}"[:300]
+        return f"autograding stopped: {type(error).__name__}"[:300], None
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
-    output = result.stdout + result.stderr
-    if result.returncode != 0 or not (paths["autograded"] / student_id / ASSIGNMENT / NOTEBOOK).exists():
-        return f"nbgrader autograde failed: {nbgrader_error(output)}"
+
+
+def skip_killer_cell(student_id, paths, culprit):
+    """Replace the student cell that killed the kernel in the staged notebook.
+
+    Returns the cell's label, or None when the cell is not the student's (a test cell whose
+    call of a student function killed the kernel cannot be left out).
+    """
+    import nbformat
+    path = paths["staging"] / student_id / ASSIGNMENT / NOTEBOOK
+    nb = nbformat.read(path, as_version=4)
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.get("id") == culprit.get("id"):
+            if cell.cell_type != "code" or not is_student_cell(cell.metadata.get("nbgrader", {})):
+                return None
+            cell.source = KILLED_CELL_STUB
+            nbformat.write(nb, path)
+            return cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{number}"
     return None
 
 
@@ -191,7 +222,19 @@ def grade_one(student_id, paths, sandbox, feedback=True):
         return GradeRow(student_id, "", "", "failed", str(problem)), {}
     memo = {"notes": [f"repaired: {note}" for note in repairs],
             "flag": describe_findings(scan_notebook(notebook, is_student_cell))}
-    problem = autograde(student_id, paths, sandbox)
+    problem, culprit = autograde(student_id, paths, sandbox)
+    skipped = []
+    while problem == KERNEL_DIED and culprit and len(skipped) < 3:
+        label = skip_killer_cell(student_id, paths, culprit)
+        if label is None:
+            problem += f", in test cell {culprit.get('grade_id')}; nothing could be scored"
+            break
+        skipped.append(label)
+        problem, culprit = autograde(student_id, paths, sandbox)
+    if skipped:
+        memo["notes"].append(f"graded again without cell {', '.join(skipped)}, which stopped the kernel")
+    if problem == KERNEL_DIED:
+        problem += "; nothing could be scored"
     if problem:
         flag = [f"flagged for review: {memo['flag']}"] if memo["flag"] else []
         return GradeRow(student_id, "", "", "flagged" if flag else "failed",

@@ -1,6 +1,11 @@
-"""nbgrader preprocessors of this course: shorter outputs and feedback without hidden code."""
+"""nbgrader preprocessors of this course: shorter outputs, feedback without hidden code, and
+execution that records its progress."""
+import json
+import os
+
 from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
+from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 
@@ -47,3 +52,22 @@ class TruncateLongOutputs(Preprocessor):
                 output.evalue = self._cut(output.evalue)
                 output.traceback = [self._cut(line) for line in output.traceback[-50:]]
         return cell, resources
+
+
+class ExecuteRecordingProgress(Execute):
+    """nbgrader's Execute that writes which cell it is about to run to ``$PA2_PROGRESS_FILE``.
+
+    When the kernel dies, nbgrader only says so; this file says which cell killed it, so the
+    grader can grade the notebook again without that cell (``assignment.grade``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_cell_execute = self._record_progress
+
+    def _record_progress(self, cell, cell_index):
+        path = os.environ.get("PA2_PROGRESS_FILE")
+        if path:
+            with open(path, "w") as handle:
+                json.dump({"index": cell_index, "id": cell.get("id"),
+                           "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")}, handle)

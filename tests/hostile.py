@@ -79,6 +79,8 @@ def build(case, folder, context):
                                     act7_k_means_k2="while True:\n    pass"))
     elif case == "kernel_exit":
         write(folder, good_notebook(act7_k_means_k2="import os\nos._exit(3)"))
+    elif case == "kernel_exit_in_test":
+        write(folder, good_notebook(rand_init="import os\n\ndef rand_init(X, k):\n    os._exit(3)"))
     elif case == "kernel_segfault":
         write(folder, good_notebook(act7_k_means_k2="import faulthandler\nfaulthandler._sigsegv()"))
     elif case == "memory_bomb":
@@ -159,8 +161,12 @@ CASES = {
     "endless_loops": ("rand_init loops forever when k == n; an Act 7 cell loops forever",
                       "needs_manual_grading", "cells stopped for taking too long",
                       {"rand_init_distinct_rows", "rand_init_uses_np_random"}),
-    "kernel_exit": ("an Act 7 cell calls os._exit", "failed", "kernel died", None),
-    "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "failed", "kernel died", None),
+    "kernel_exit": ("an Act 7 cell calls os._exit", "needs_manual_grading",
+                    "graded again without cell act7_k_means_k2, which stopped the kernel", set()),
+    "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "needs_manual_grading",
+                        "graded again without cell act7_k_means_k2, which stopped the kernel", set()),
+    "kernel_exit_in_test": ("rand_init calls os._exit, so a test cell kills the kernel", "failed",
+                            "the kernel died", None),
     "memory_bomb": ("an Act 7 cell allocates memory without end", "needs_manual_grading", "", set()),
     "output_flood": ("an Act 7 cell prints a 5 MB line and 200000 more lines", "needs_manual_grading", "", set()),
     "invalid_json": ("a truncated notebook file", "failed", "not valid notebook JSON", None),
