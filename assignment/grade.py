@@ -32,7 +32,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
-from . import ASSIGNMENT, AUTOGRADED_DIR, GRADES_CSV, NOTEBOOK, ROOT, SUBMITTED_DIR
+from . import ASSIGNMENT, GRADES_CSV, NOTEBOOK, ROOT, SUBMITTED_DIR
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
 from .nbgrader_cli import run_nbgrader
 from .sandbox import bwrap_works

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR
+from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR, copy_course
 from .examples import fill_release, parse_answers
 from .grade import grade_all
 from .nbgrader_cli import run_nbgrader
@@ -115,14 +115,8 @@ def automatic_cells():
 
 
 def make_course(folder, submissions):
-    """A course folder with the gradebook set up and ``submissions`` (student -> notebook)."""
-    folder.mkdir(parents=True)
-    for name in COURSE_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, folder / name)
+    """A course folder holding ``submissions`` (student -> notebook)."""
+    copy_course(folder, COURSE_FILES)
     for student, nb in submissions.items():
         path = folder / "submitted" / student / ASSIGNMENT / NOTEBOOK
         path.parent.mkdir(parents=True)

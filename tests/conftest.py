@@ -1,28 +1,18 @@
 """Shared fixtures: a throw-away copy of the course in which nbgrader may write freely."""
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from assignment import ROOT
+import assignment
 from assignment.nbgrader_cli import nbgrader_env
 
-COURSE_FILES = ["nbgrader_config.py", "assignment", "source", "release", "examples", "submitted"]
+COURSE_FILES = ("nbgrader_config.py", "assignment", "source", "release", "examples")
 
 
 def copy_course(target, submitted=True):
     """Copy what nbgrader needs of the course into ``target`` (no gradebook, no outputs)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in COURSE_FILES:
-        if name == "submitted" and not submitted:
-            continue
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    return target
+    return assignment.copy_course(target, COURSE_FILES + (("submitted",) if submitted else ()))
 
 
 def run_module(course, module, *args, timeout=1800):
