@@ -29,6 +29,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
@@ -140,7 +141,6 @@ def skip_killer_cell(student_id, paths, culprit):
     Returns the cell's label, or None when the cell is not the student's (a test cell whose
     call of a student function killed the kernel cannot be left out).
     """
-    import nbformat
     path = paths["staging"] / student_id / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(path, as_version=4)
     for number, cell in enumerate(nb.cells, start=1):
@@ -172,7 +172,6 @@ def cell_scores(student_id, db_url=course_paths()["db_url"]):
 
 def timed_out_cells(student_id, paths):
     """grade_ids (or numbers) of the cells of the autograded notebook that ran out of time."""
-    import nbformat
     nb = nbformat.read(paths["autograded"] / student_id / ASSIGNMENT / NOTEBOOK, as_version=4)
     found = []
     for number, cell in enumerate(nb.cells, start=1):
