@@ -282,7 +282,7 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
             saved = json.loads(record.read_text())
             if saved.get("fingerprint") == stamp:
                 row = GradeRow(**saved["row"])
-                if row.status != "failed":  # scores may have changed in formgrader since
+                if row.score != "":  # graded: scores may have changed in formgrader since
                     row = graded_row(student_id, paths, saved["notes"], saved["flag"])
                 rows.append(row)
                 continue
