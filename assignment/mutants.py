@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR, copy_course
 from .examples import fill_release, parse_answers
-from .grade import grade_all
+from .grade import cell_scores, grade_all
 from .nbgrader_cli import run_nbgrader
 
 CATALOGUE_DIR = ROOT / "tests" / "catalogue"
@@ -135,9 +134,8 @@ def collect(folder, student, entry, auto_cells):
     """The Outcome of one student of a graded course folder."""
     outcome = Outcome(entry)
     try:
-        with Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as gb:
-            nb = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, student)
-            outcome.scores = {g.name: (g.score, g.max_score) for g in nb.grades if g.name in auto_cells}
+        scores = cell_scores(student, f"sqlite:///{folder / 'gradebook.db'}")
+        outcome.scores = {g: s for g, s in scores.items() if g in auto_cells}
     except Exception as error:
         outcome.problem = f"{type(error).__name__}: {error}"[:200]
         return outcome
@@ -190,13 +188,14 @@ def summary(outcomes):
     correct = [o for o in outcomes if o.entry.expect == "correct"]
     wrong = [o for o in outcomes if o.entry.expect == "wrong"]
     caught = {g for o in wrong for g in o.failing}
-    uncaught = sorted(automatic_cells() - caught)
+    auto_cells = automatic_cells()
+    uncaught = sorted(auto_cells - caught)
     lines = [
         f"correct entries keeping full marks: {sum(o.verdict == 'ok' for o in correct)}/{len(correct)}",
         f"wrong entries losing points, only in their own tests, with clear messages: "
         f"{sum(o.verdict == 'ok' for o in wrong)}/{len(wrong)}",
-        f"hidden test cells failed by at least one wrong entry: {len(automatic_cells()) - len(uncaught)}"
-        f"/{len(automatic_cells())}" + (f" (never failed: {', '.join(uncaught)})" if uncaught else ""),
+        f"hidden test cells failed by at least one wrong entry: {len(auto_cells) - len(uncaught)}"
+        f"/{len(auto_cells)}" + (f" (never failed: {', '.join(uncaught)})" if uncaught else ""),
     ]
     return lines, all(o.verdict == "ok" for o in outcomes) and not uncaught
 

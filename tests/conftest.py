@@ -4,8 +4,18 @@ import sys
 
 import pytest
 
+import nbformat
+
 import assignment
 from assignment.nbgrader_cli import nbgrader_env
+
+def hidden_code_lines():
+    """The longer lines of the master notebook's hidden tests (feedback must show none)."""
+    source = nbformat.read(assignment.SOURCE_DIR / assignment.NOTEBOOK, as_version=4)
+    return [line.strip() for cell in source.cells if "### BEGIN HIDDEN TESTS" in cell.source
+            for line in cell.source.split("### BEGIN HIDDEN TESTS")[1].splitlines()
+            if len(line.strip()) > 30]
+
 
 COURSE_FILES = ("nbgrader_config.py", "assignment", "source", "release", "examples")
 

@@ -6,11 +6,14 @@ import pytest
 
 from assignment import NOTEBOOK, SOURCE_DIR
 from assignment.grade import cell_scores
+from assignment.mutants import automatic_cells
+
+from .conftest import hidden_code_lines
 
 SOURCE = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
 GRADED = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in SOURCE.cells
           if c.metadata.get("nbgrader", {}).get("grade")}
-AUTO = {g for g, m in GRADED.items() if not m.get("solution") and m["points"] > 0}
+AUTO = automatic_cells()
 MANUAL = {g for g, m in GRADED.items() if m.get("solution")}
 
 # What the seed transcript's bugs cost, cell by cell, and why.
@@ -81,9 +84,7 @@ def test_grades_csv_has_a_status_for_every_student(graded_course):
 def test_feedback_shows_messages_but_not_hidden_code(graded_course, student):
     html = (graded_course / "feedback" / student / "pa2_clustering" / "clustering.html").read_text()
     assert "CheckFailed: " in html and "expected" in html
-    hidden_code = [line.strip() for c in SOURCE.cells if "### BEGIN HIDDEN TESTS" in c.source
-                   for line in c.source.split("### BEGIN HIDDEN TESTS")[1].splitlines()
-                   if len(line.strip()) > 30]
+    hidden_code = hidden_code_lines()
     assert hidden_code
     leaked = [line for line in hidden_code if line in html]
     assert leaked == []

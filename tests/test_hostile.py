@@ -13,20 +13,17 @@ import time
 import nbformat
 import pytest
 
-from assignment import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR
+from assignment import ASSIGNMENT, NOTEBOOK, ROOT
 from assignment.grade import cell_scores
+from assignment.mutants import automatic_cells
 from assignment.nbgrader_cli import nbgrader_env
 from assignment.sandbox import bwrap_works
 
-from .conftest import copy_course, run_module
+from .conftest import copy_course, hidden_code_lines, run_module
 from .hostile import CASES, build
 
-SOURCE = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
-AUTO = {c.metadata["nbgrader"]["grade_id"] for c in SOURCE.cells
-        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
-        and c.metadata["nbgrader"]["points"] > 0}
-HIDDEN_LINES = [line.strip() for c in SOURCE.cells if "### BEGIN HIDDEN TESTS" in c.source
-                for line in c.source.split("### BEGIN HIDDEN TESTS")[1].splitlines() if len(line.strip()) > 30]
+AUTO = automatic_cells()
+HIDDEN_LINES = hidden_code_lines()
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable on this machine")
 
 
