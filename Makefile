@@ -7,6 +7,10 @@ PYTHON  := $(BIN)/python
 # nbgrader runs `alembic` when it creates the gradebook: the venv's bin/ must come first.
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
+# DB=postgresql://user@host/db puts the gradebook on a database server (default: SQLite gradebook.db).
+ifdef DB
+export PA2_DB_URL := $(DB)
+endif
 
 .PHONY: all setup sandbox data release examples grade mutants test clean
 

@@ -1,7 +1,7 @@
 """nbgrader configuration for the PA2 Clustering course repository.
 
 The course root is this folder: source/, release/, submitted/, autograded/ and feedback/
-sit beside this file, and the gradebook is nbgrader's default SQLite file gradebook.db.
+sit beside this file. The gradebook is SQLite gradebook.db here unless PA2_DB_URL names another.
 """
 import os
 import sys
@@ -14,6 +14,9 @@ c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this f
 c.CourseDirectory.root = HERE
 c.CourseDirectory.course_id = "pa2_clustering_course"
 c.CourseDirectory.assignment_id = ""
+# The gradebook: SQLite gradebook.db here, or a PostgreSQL server named by PA2_DB_URL
+# (`make grade DB=postgresql://...`), for the grader, formgrader and every export alike.
+c.CourseDirectory.db_url = os.environ.get("PA2_DB_URL") or f"sqlite:///{os.path.join(HERE, 'gradebook.db')}"
 
 # Per-cell time limit when validating and autograding. The whole reference notebook runs in
 # under 10 s; a cell that needs a minute is looping over data points or stuck, and is
