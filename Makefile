@@ -12,7 +12,7 @@ ifdef DB
 export PA2_DB_URL := $(DB)
 endif
 
-.PHONY: all setup sandbox data release examples grade mutants test clean
+.PHONY: all setup sandbox exchange browser rubric data release examples grade mutants test clean
 
 all: grade
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed sandbox
+setup: $(VENV)/.installed sandbox exchange
 
 ## bubblewrap sandboxes the grading kernel; install it where we may (root with apt), else warn.
 sandbox:
@@ -30,6 +30,23 @@ sandbox:
 	    (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 || true; \
 	  fi; \
 	  command -v bwrap >/dev/null 2>&1 || echo "note: bubblewrap (bwrap) is missing: grading will run student code without a sandbox (see README)"; }
+
+## The nbgrader exchange (nbgrader_config.py: Exchange.root), world-writable as nbgrader makes it,
+## so formgrader opens without a warning and release_assignment / collect work without JupyterHub.
+exchange:
+	@mkdir -p exchange && chmod 0777 exchange
+
+## Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || true; \
+	  fi; \
+	  command -v chromium >/dev/null 2>&1 || echo "note: chromium is missing: the browser tests will be skipped (apt install chromium)"; }
+
+## rubric/pa2_clustering.html: every manually graded cell's question, model answer and grading notes.
+rubric: setup
+	$(PYTHON) -m assignment.rubric
 
 ## Rewrite source/pa2_clustering/simulated_data.npy from its seeded generator.
 data: setup
@@ -51,7 +68,7 @@ grade: release
 mutants: setup
 	$(PYTHON) -m assignment.mutants
 
-test: setup
+test: setup browser
 	$(PYTHON) -m pytest -q tests
 
 clean:

@@ -17,6 +17,10 @@ c.CourseDirectory.assignment_id = ""
 # The gradebook: SQLite gradebook.db here, or a PostgreSQL server named by PA2_DB_URL
 # (`make grade DB=postgresql://...`), for the grader, formgrader and every export alike.
 c.CourseDirectory.db_url = os.environ.get("PA2_DB_URL") or f"sqlite:///{os.path.join(HERE, 'gradebook.db')}"
+# The exchange that `nbgrader release_assignment` / `fetch_assignment` / `submit` / `collect` use,
+# without JupyterHub: exchange/ in the course (`make exchange` creates it, world-writable as
+# nbgrader wants). On a shared JupyterHub set PA2_EXCHANGE=/srv/nbgrader/exchange instead.
+c.Exchange.root = os.environ.get("PA2_EXCHANGE") or os.path.join(HERE, "exchange")
 
 # Per-cell time limit when validating and autograding. The whole reference notebook runs in
 # under 10 s; a cell that needs a minute is looping over data points or stuck, and is
