@@ -4,9 +4,21 @@ nbgrader's ``db_url``: SQLite ``gradebook.db`` in the course root by default, or
 environment variable ``PA2_DB_URL`` (``make ... DB=postgresql://...`` sets it), which
 ``nbgrader_config.py`` passes to formgrader and nbgrader's own commands as well.
 """
+import hashlib
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
-from . import ROOT
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import GenerateAssignment
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.utils import capture_log, parse_utc
+from traitlets.config.loader import PyFileConfigLoader
+
+from . import ASSIGNMENT, NOTEBOOK, ROOT
 
 DB_URL_VARIABLE = "PA2_DB_URL"
 
@@ -14,3 +26,112 @@ DB_URL_VARIABLE = "PA2_DB_URL"
 def db_url(root=ROOT):
     """The gradebook URL of the course at ``root``: ``$PA2_DB_URL`` or ``sqlite:///<root>/gradebook.db``."""
     return os.environ.get(DB_URL_VARIABLE) or f"sqlite:///{root / 'gradebook.db'}"
+
+
+def notebook_id():
+    return NOTEBOOK[:-len(".ipynb")]
+
+
+def course_config(course, url):
+    """The nbgrader configuration of the course folder ``course`` (its nbgrader_config.py),
+    rooted there and with the gradebook ``url``."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.db_url = url
+    config.CourseDirectory.assignment_id = ASSIGNMENT
+    return config
+
+
+def _generate_assignment(root, url):
+    """Run nbgrader's GenerateAssignment in a throw-away copy of the course at ``root``,
+    recording the assignment in the gradebook ``url`` (the repository's release/ is untouched)."""
+    with tempfile.TemporaryDirectory(prefix="pa2-generate-") as folder:
+        course = Path(folder)
+        shutil.copy2(root / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copytree(root / "source", course / "source", ignore=shutil.ignore_patterns("__pycache__"))
+        config = course_config(course, url)
+        app = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+        app.force, app.create_assignment = True, True
+        result = capture_log(app)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log', '')}{result.get('error', '')}")
+
+
+def has_assignment(url):
+    """Whether the gradebook ``url`` has recorded the assignment's notebooks and cells."""
+    with Gradebook(url) as gb:
+        try:
+            return bool(gb.find_assignment(ASSIGNMENT).notebooks)
+        except MissingEntry:
+            return False
+
+
+def ensure_assignment(url, root=ROOT):
+    """Record the assignment in the gradebook ``url`` if it is not there yet (a new database)."""
+    if not has_assignment(url):
+        _generate_assignment(root, url)
+
+
+def template_gradebook(root=ROOT, cache=None):
+    """Bytes of an SQLite gradebook holding only the assignment: each worker grades against a
+    private copy of it. Cached in ``cache`` (a folder) by the hash of the source notebook."""
+    digest = hashlib.sha256((root / "source" / ASSIGNMENT / NOTEBOOK).read_bytes()).hexdigest()[:16]
+    cached = Path(cache or root / ".grading") / f"template-{digest}.db"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="pa2-template-") as folder:
+            built = Path(folder) / "gradebook.db"
+            _generate_assignment(root, f"sqlite:///{built}")
+            shutil.copy2(built, cached.with_suffix(".tmp"))
+            os.replace(cached.with_suffix(".tmp"), cached)
+    return cached.read_bytes()
+
+
+def save_autograded(url, student_id, notebook, timestamp=""):
+    """Record one autograded notebook (a NotebookNode) in the gradebook ``url``.
+
+    nbgrader's own ``SaveAutoGrades`` scores the cells, exactly as ``nbgrader autograde``
+    does. Manual grades are never overwritten; a cell a grader has already graded by hand
+    stays graded when its automatic score did not change (nbgrader would ask for a review).
+    """
+    with Gradebook(url) as gb:
+        gb.update_or_create_student(student_id)
+        stamp = {"timestamp": parse_utc(timestamp)} if timestamp else {}
+        gb.update_or_create_submission(ASSIGNMENT, student_id, **stamp)
+        before = {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
+                  for g in gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id).grades}
+    resources = {"nbgrader": {"db_url": url, "assignment": ASSIGNMENT, "notebook": notebook_id(),
+                              "student": student_id}}
+    SaveAutoGrades().preprocess(notebook, resources)
+    with Gradebook(url) as gb:
+        for grade in gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id).grades:
+            auto, manual, pending = before[grade.name]
+            if manual is not None and not pending and grade.auto_score == auto:
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+@dataclass
+class Scores:
+    """One submission's scores as the gradebook has them now (manual grades included)."""
+    score: float
+    max_score: float
+    pending: list          # max scores of the cells that await manual grading
+    lost: list             # grade_ids of automatic cells that lost points
+
+
+def submission_scores(url, student_id):
+    """The :class:`Scores` of a student's submission; raises MissingEntry if there is none."""
+    with Gradebook(url) as gb:
+        submission = gb.find_submission(ASSIGNMENT, student_id)
+        grades = [g for nb in submission.notebooks for g in nb.grades]
+        return Scores(submission.score, submission.max_score,
+                      [g.max_score for g in grades if g.needs_manual_grade],
+                      sorted(g.name for g in grades if not g.needs_manual_grade and g.score < g.max_score))
+
+
+def cell_scores(student_id, url=None):
+    """Map grade_id -> (score, or None while it awaits manual grading, max_score)."""
+    with Gradebook(url or db_url()) as gb:
+        notebook = gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id)
+        return {g.name: (g.score if not g.needs_manual_grade else None, g.max_score) for g in notebook.grades}

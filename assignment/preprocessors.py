@@ -1,12 +1,18 @@
 """nbgrader preprocessors of this course: shorter outputs, feedback without hidden code, and
 execution that records its progress."""
+import copy
 import json
 import os
+import time
+from queue import Empty
+
+import nbformat
+from jupyter_core.utils import ensure_async, run_sync
 
 from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Integer, Unicode
 
 
 class ShortenTestTracebacks(Preprocessor):
@@ -54,20 +60,103 @@ class TruncateLongOutputs(Preprocessor):
         return cell, resources
 
 
-class ExecuteRecordingProgress(Execute):
-    """nbgrader's Execute that writes which cell it is about to run to ``$PA2_PROGRESS_FILE``.
+class KernelStuck(Exception):
+    """The kernel neither finished a cell nor answered an interrupt in time."""
 
-    When the kernel dies, nbgrader only says so; this file says which cell killed it, so the
-    grader can grade the notebook again without that cell (``assignment.grade``).
+
+def timeout_output(seconds, stuck=False):
+    """The error output of a cell whose time ran out (named as nbgrader names a timeout)."""
+    how = ("and ignored the interrupt, so the grader restarted the kernel and ran the earlier cells again"
+           if stuck else "and was interrupted")
+    return nbformat.v4.new_output("error", ename="CellTimeoutError",
+                                  evalue=f"the cell ran for more than {seconds:g} s {how}",
+                                  traceback=[f"CellTimeoutError: the cell ran for more than {seconds:g} s {how}"])
+
+
+class ExecuteRecordingProgress(Execute):
+    """nbgrader's Execute, hardened for untrusted notebooks.
+
+    * Before each cell it writes which cell it is about to run to ``progress_file`` (or
+      ``$PA2_PROGRESS_FILE``). When the kernel dies, nbgrader only says so; this file says which
+      cell killed it, so the grader can grade the notebook again without that cell.
+    * A cell gets ``timeout`` seconds, and never more than what is left of the notebook's
+      ``notebook_timeout``, so one submission's grading is bounded.
+    * A cell that runs out of time is interrupted. If the kernel ignores the interrupt for
+      ``interrupt_grace`` seconds (student code that blocks SIGINT, say), the kernel is
+      killed and started again, the cells that ran before are run again to rebuild its state,
+      and the stuck cell gets a ``CellTimeoutError``: only that cell loses its points.
     """
+
+    progress_file = Unicode("", help="file that names the cell being run").tag(config=True)
+    notebook_timeout = Integer(1200, help="seconds for the whole notebook").tag(config=True)
+    interrupt_grace = Integer(10, help="seconds to wait for an interrupted cell").tag(config=True)
+    max_restarts = Integer(6, help="stuck cells after which the rest is not run").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.on_cell_execute = self._record_progress
+        self.timeout_func = self._cell_timeout
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._ran, self._restarts, self._msg_id = [], 0, None
+        return super().preprocess(nb, resources, km)
+
+    def _cell_timeout(self, cell):
+        return max(1, min(self.timeout, int(self._deadline - time.monotonic())))
 
     def _record_progress(self, cell, cell_index):
-        path = os.environ.get("PA2_PROGRESS_FILE")
+        path = self.progress_file or os.environ.get("PA2_PROGRESS_FILE")
         if path:
             with open(path, "w") as handle:
                 json.dump({"index": cell_index, "id": cell.get("id"),
                            "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")}, handle)
+
+    async def _async_poll_for_reply(self, msg_id, cell, timeout, *args, **kwargs):
+        self._msg_id, self._seconds = msg_id, timeout or 0
+        return await super()._async_poll_for_reply(msg_id, cell, timeout, *args, **kwargs)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """Interrupt; wait ``interrupt_grace`` s for the reply; raise KernelStuck without one."""
+        self.log.error("Timeout waiting for execute reply (%is): interrupting the kernel", timeout)
+        await ensure_async(self.km.interrupt_kernel())
+        deadline = time.monotonic() + self.interrupt_grace
+        while time.monotonic() < deadline:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic())))
+            except Empty:
+                break
+            if msg["parent_header"].get("msg_id") == self._msg_id:
+                return {"content": {**self.error_on_timeout, "status": "error"}}
+        raise KernelStuck()
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._restarts >= self.max_restarts:
+            cell.outputs = [nbformat.v4.new_output(
+                "error", ename="NotRun", evalue="not run: earlier cells kept the kernel stuck",
+                traceback=["NotRun: not run: earlier cells kept the kernel stuck"])]
+            return cell, resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except KernelStuck:
+            self._restarts += 1
+            cell.outputs = [timeout_output(self._seconds, stuck=True)]
+            self._restart_and_replay()
+            return cell, resources
+        self._ran.append(index)
+        return cell, resources
+
+    def _restart_and_replay(self):
+        """Kill the stuck kernel, start a new one and run the cells that ran before, quietly."""
+        run_sync(self.km.restart_kernel)(now=True)
+        self.wait_for_reply(self.kc.kernel_info())
+        for index in self._ran:
+            replay = copy.deepcopy(self.nb.cells[index])
+            try:
+                self.execute_cell(replay, index, store_history=False)
+            except KernelStuck:  # a cell that ran before is stuck now: give up replaying
+                self._restarts = self.max_restarts
+                run_sync(self.km.restart_kernel)(now=True)
+                return

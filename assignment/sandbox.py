@@ -109,6 +109,11 @@ def main(argv):
     else:
         os.environ["PA2_SANDBOX"] = "none"
         command = kernel_argv
+    # The kernel's own banner and logs are not the grader's output (the notebook gets the
+    # cells' output over the kernel protocol).
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     os.execvp(command[0], command)
 
 

@@ -1,0 +1,267 @@
+"""Grade one submission, on whichever machine runs it: the pipeline of a single student.
+
+``grade_submission(task, course)`` needs no shared file system. ``course`` (a
+:class:`CourseBundle`, sent once to every worker) carries the course files, and ``task`` the
+student's files. Everything happens in a throw-away folder:
+
+1. the notebook is read and repaired against the release (``assignment.intake``), and the
+   cells the student wrote are read for tampering (``assignment.tampering``);
+2. nbgrader's ``Autograde`` converter runs in this process (no command-line process per
+   student), against a private copy of a gradebook that holds only the assignment, with the
+   kernel in the sandbox (``assignment.sandbox``) talking over Unix sockets;
+3. a cell that kills the kernel is left out and the notebook graded again;
+4. nbgrader's ``GenerateFeedback`` writes the feedback HTML.
+
+What comes back (:class:`Graded`) is what the coordinator keeps: the autograded notebook, the
+feedback, the repair notes and flags, or the reason nothing could be scored. Only the
+coordinator writes to the real gradebook (``assignment.gradebook``), so the grading kernel
+never sees credentials or the network.
+"""
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.converters import Autograde, GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import capture_log
+
+from . import ASSIGNMENT, NOTEBOOK, ROOT
+from .gradebook import course_config
+from .intake import SubmissionProblem, is_student_cell, prepare_submission
+from .sandbox import bwrap_works
+from .tampering import describe_findings, scan_notebook
+
+KERNEL_NAME = "pa2-sandbox"
+#: Seconds for the whole notebook of one submission; each cell also has its own limit.
+SUBMISSION_TIMEOUT = 20 * 60
+KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
+               "or the memory cap)")
+#: What a cell that killed the kernel is replaced with when the notebook is graded again.
+KILLED_CELL_STUB = ('raise RuntimeError("This cell stopped the grading kernel (os._exit, a crash '
+                    'or running out of memory), so the grader did not run it.")')
+
+
+@dataclass(frozen=True)
+class CourseBundle:
+    """What a worker needs of the course, as bytes: sent once to each worker.
+
+    ``source`` maps file names of ``source/<assignment>/`` (the master notebook and its data)
+    to their bytes; ``gradebook`` is an SQLite gradebook holding only the assignment.
+    """
+    config: bytes
+    source: dict
+    release: bytes
+    gradebook: bytes
+
+    @property
+    def digest(self):
+        """A short hash of everything in the bundle (part of every result's fingerprint)."""
+        h = hashlib.sha256(self.config + self.release)
+        for name in sorted(self.source):
+            h.update(name.encode() + b"\0" + self.source[name])
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class Task:
+    """One submission to grade: ``files`` maps paths inside ``submitted/<student_id>/`` to bytes."""
+    student_id: str
+    files: dict
+    feedback: bool = True
+
+
+@dataclass
+class Graded:
+    """What grading one submission produced, for the coordinator to keep.
+
+    ``problem`` is empty when the notebook was autograded; then ``notebook`` is the
+    autograded notebook (JSON text) and ``feedback`` its HTML (or empty, with the reason in
+    ``notes``). ``sandboxed`` says whether the kernel ran inside bubblewrap.
+    """
+    student_id: str
+    problem: str = ""
+    notes: list = field(default_factory=list)
+    flag: str = ""
+    notebook: str = ""
+    feedback: str = ""
+    timestamp: str = ""
+    sandboxed: bool = False
+    seconds: float = 0.0
+    worker: str = ""
+
+
+def course_bundle(root=ROOT, gradebook=b""):
+    """Read the course files a worker needs from the course at ``root``."""
+    source_dir = root / "source" / ASSIGNMENT
+    return CourseBundle(config=(root / "nbgrader_config.py").read_bytes(),
+                        source={p.name: p.read_bytes() for p in sorted(source_dir.iterdir()) if p.is_file()},
+                        release=(root / "release" / ASSIGNMENT / NOTEBOOK).read_bytes(),
+                        gradebook=gradebook)
+
+
+def write_files(folder, files):
+    """Write ``files`` (relative path -> bytes) under ``folder``, refusing paths that leave it."""
+    folder = Path(folder).resolve()
+    for name, content in files.items():
+        path = (folder / name).resolve()
+        if folder not in path.parents:
+            raise SubmissionProblem(f"the submission has a file outside its folder: {name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+_KERNELS = {}
+
+
+def kernels_dir():
+    """A folder holding the sandboxed kernel's kernelspec, made once per process."""
+    if "dir" not in _KERNELS:
+        folder = Path(tempfile.mkdtemp(prefix="pa2-kernels-"))
+        spec_dir = folder / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        spec = {"argv": [sys.executable, str(Path(__file__).with_name("sandbox.py")), "{connection_file}"],
+                "display_name": "PA2 grading (sandboxed)", "language": "python", "interrupt_mode": "message"}
+        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+        _KERNELS["dir"], _KERNELS["sandbox"] = folder, bwrap_works()
+    return _KERNELS["dir"], _KERNELS["sandbox"]
+
+
+def nbgrader_config(course, runtime):
+    """The course's nbgrader_config.py, pointed at the throw-away course folder ``course``."""
+    config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
+    config.Execute.kernel_name = KERNEL_NAME
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(runtime / "kernel")
+    config.ExecuteRecordingProgress.progress_file = str(runtime / "progress.json")
+    config.ExecuteRecordingProgress.notebook_timeout = SUBMISSION_TIMEOUT
+    return config
+
+
+def run_converter(converter_class, config, student_id):
+    """Run an nbgrader converter for one student in this process; return (ok, log text)."""
+    coursedir = CourseDirectory(config=config)
+    coursedir.student_id = student_id
+    app = converter_class(coursedir=coursedir, config=config)
+    app.force = True
+    if converter_class is Autograde:
+        app.create_student = True
+    result = capture_log(app)
+    return result["success"], result.get("log", "") + result.get("error", "")
+
+
+def last_error(log):
+    """The most useful line of an nbgrader log that reports a failure."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line.replace("[ERROR] ", "") for line in lines if "[ERROR]" in line or "Error" in line]
+    return (errors[-1] if errors else (lines[-1] if lines else "no output"))[:300]
+
+
+def autograde(course, student_id, config, runtime):
+    """Autograde the staged submission; return (problem or "", the cell running when the kernel died)."""
+    progress = runtime / "progress.json"
+    progress.unlink(missing_ok=True)
+    ok, log = run_converter(Autograde, config, student_id)
+    if ok and (course / "autograded" / student_id / ASSIGNMENT / NOTEBOOK).exists():
+        return "", None
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return KERNEL_DIED, json.loads(progress.read_text()) if progress.exists() else None
+    return f"nbgrader autograde failed: {last_error(log)}", None
+
+
+def skip_killer_cell(notebook_path, culprit):
+    """Replace the student cell that killed the kernel; return its label, or None when the
+    cell is not the student's (a test cell whose call of a student function killed the kernel)."""
+    nb = nbformat.read(notebook_path, as_version=4)
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.get("id") == culprit.get("id"):
+            if cell.cell_type != "code" or not is_student_cell(cell.metadata.get("nbgrader", {})):
+                return None
+            cell.source = KILLED_CELL_STUB
+            nbformat.write(nb, notebook_path)
+            return cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{number}"
+    return None
+
+
+def autograde_surviving_killers(course, student_id, config, runtime, notes):
+    """Autograde; while a student cell kills the kernel, leave it out and grade again (3 times at most)."""
+    staged = course / "submitted" / student_id / ASSIGNMENT / NOTEBOOK
+    problem, culprit = autograde(course, student_id, config, runtime)
+    skipped = []
+    while problem == KERNEL_DIED and culprit and len(skipped) < 3:
+        label = skip_killer_cell(staged, culprit)
+        if label is None:
+            problem += f", in test cell {culprit.get('grade_id')}"
+            break
+        skipped.append(label)
+        problem, culprit = autograde(course, student_id, config, runtime)
+    if skipped:
+        notes.append(f"graded again without cell {', '.join(skipped)}, which stopped the kernel")
+    if problem.startswith(KERNEL_DIED):
+        problem += "; nothing could be scored"
+    return problem
+
+
+def grade_submission(task, course):
+    """Grade ``task`` (a :class:`Task`) with the course files ``course``; return :class:`Graded`."""
+    started = time.perf_counter()
+    result = Graded(task.student_id, worker=os.uname().nodename)
+    kernels, result.sandboxed = kernels_dir()
+    work = Path(tempfile.mkdtemp(prefix="pa2-grade-"))
+    saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR")}
+    try:
+        home, runtime = work / "course", work / "run"
+        runtime.mkdir()
+        (home / "nbgrader_config.py").parent.mkdir(parents=True)
+        (home / "nbgrader_config.py").write_bytes(course.config)
+        (home / "gradebook.db").write_bytes(course.gradebook)
+        write_files(home / "source" / ASSIGNMENT, course.source)
+        release = work / "release.ipynb"
+        release.write_bytes(course.release)
+        received = work / "received" / task.student_id
+        write_files(received, task.files)
+        staging = home / "submitted" / task.student_id
+        try:
+            repairs, notebook = prepare_submission(received, staging, release)
+        except SubmissionProblem as problem:
+            result.problem = str(problem)
+            return result
+        result.notes = [f"repaired: {note}" for note in repairs]
+        result.flag = describe_findings(scan_notebook(notebook, is_student_cell))
+        timestamp = staging / ASSIGNMENT / "timestamp.txt"
+        result.timestamp = timestamp.read_text().strip() if timestamp.exists() else ""
+        # the connection file and sockets go to a folder of this submission's own
+        os.environ.update({"JUPYTER_PATH": str(kernels), "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(runtime),
+                           "PA2_SANDBOX": "bwrap" if result.sandboxed else "none"})
+        config = nbgrader_config(home, runtime)
+        result.problem = autograde_surviving_killers(home, task.student_id, config, runtime, result.notes)
+        if result.problem:
+            return result
+        graded = home / "autograded" / task.student_id / ASSIGNMENT / NOTEBOOK
+        result.notebook = graded.read_text()
+        if not task.feedback:
+            return result
+        ok, log = run_converter(GenerateFeedback, config, task.student_id)
+        html = home / "feedback" / task.student_id / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
+        if ok and html.exists():
+            result.feedback = html.read_text()
+        else:
+            result.notes.append(f"feedback failed: {last_error(log)}")
+        return result
+    except Exception as error:  # never lose the batch to one submission
+        result.problem = f"grading stopped: {type(error).__name__}: {error}"[:300]
+        return result
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(work, ignore_errors=True)
+        result.seconds = round(time.perf_counter() - started, 2)

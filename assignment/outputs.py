@@ -1,0 +1,140 @@
+"""What grading leaves on disk: autograded notebooks, feedback, per-student records, grades.csv.
+
+``grades.csv`` has one row per student: ``student_id, score, max_score, status, reason`` with
+status ``graded``, ``needs_manual_grading`` (free responses wait in formgrader), ``failed``
+(nothing could be scored: the score is left empty, never 0) or ``flagged`` (graded, but the
+code tampers with the grader: a person should look).
+"""
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass
+
+import nbformat
+from nbgrader.api import MissingEntry
+
+from . import ASSIGNMENT, NOTEBOOK
+from .gradebook import submission_scores
+
+FIELDS = ["student_id", "score", "max_score", "status", "reason"]
+
+
+@dataclass
+class GradeRow:
+    student_id: str
+    score: str
+    max_score: str
+    status: str
+    reason: str
+
+
+def course_paths(root):
+    """Where the course at ``root`` keeps submissions and what grading writes."""
+    return {"submitted": root / "submitted", "autograded": root / "autograded",
+            "feedback": root / "feedback", "grades": root / "grades.csv", "cache": root / ".grading"}
+
+
+def write_atomically(path, text):
+    """Write ``text`` to ``path`` so that a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def autograded_path(paths, student_id):
+    return paths["autograded"] / student_id / ASSIGNMENT / NOTEBOOK
+
+
+def feedback_path(paths, student_id):
+    return paths["feedback"] / student_id / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
+
+
+def record_path(paths, student_id):
+    return paths["autograded"] / student_id / "grading.json"
+
+
+def write_graded_files(paths, graded):
+    """Write the autograded notebook and the feedback of one result (where it has them)."""
+    if graded.notebook:
+        write_atomically(autograded_path(paths, graded.student_id), graded.notebook)
+        if graded.timestamp:
+            write_atomically(autograded_path(paths, graded.student_id).with_name("timestamp.txt"), graded.timestamp)
+    if graded.feedback:
+        write_atomically(feedback_path(paths, graded.student_id), graded.feedback)
+
+
+def timed_out_cells(notebook):
+    """grade_ids (or numbers) of the cells of an autograded notebook that ran out of time."""
+    found = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error" and ("Timeout" in output.ename or "endless loop" in output.evalue):
+                found.append(cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{number}")
+                break
+    return found
+
+
+def failed_row(student_id, problem, notes, flag):
+    """The row of a submission that could not be scored: empty score, never 0."""
+    flagged = [f"flagged for review: {flag}"] if flag else []
+    return GradeRow(student_id, "", "", "flagged" if flag else "failed", "; ".join(flagged + [problem] + notes))
+
+
+def graded_row(url, paths, student_id, notes, flag):
+    """The row of an autograded submission, read from the gradebook (so manual grades count)."""
+    try:
+        scores = submission_scores(url, student_id)
+    except MissingEntry:
+        return GradeRow(student_id, "", "", "failed", "autograded notebook missing from the gradebook")
+    reasons = ([f"{len(scores.pending)} answers ({sum(scores.pending):g} points) await manual grading"]
+               if scores.pending else [])
+    if scores.lost:
+        reasons.append(f"lost points in {len(scores.lost)} cells")
+    notebook_file = autograded_path(paths, student_id)
+    timed_out = timed_out_cells(nbformat.read(notebook_file, as_version=4)) if notebook_file.exists() else []
+    if timed_out:
+        reasons.append(f"cells stopped for taking too long: {', '.join(timed_out[:5])}")
+    row = GradeRow(student_id, f"{scores.score:g}", f"{scores.max_score:g}",
+                   "needs_manual_grading" if scores.pending else "graded", "; ".join(reasons + notes))
+    if flag:
+        row.status = "flagged"
+        row.reason = "; ".join(filter(None, [f"flagged for review: {flag}", row.reason]))
+    return row
+
+
+def save_record(paths, student_id, record):
+    """Remember one student's result in ``autograded/<student>/grading.json``."""
+    write_atomically(record_path(paths, student_id), json.dumps(record, indent=1))
+
+
+def load_record(paths, student_id):
+    path = record_path(paths, student_id)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def make_record(fingerprint, row, graded):
+    return {"fingerprint": fingerprint, "row": asdict(row), "notes": graded.notes, "flag": graded.flag,
+            "problem": graded.problem, "seconds": graded.seconds, "worker": graded.worker,
+            "sandboxed": graded.sandboxed}
+
+
+def write_grades(rows, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FIELDS)
+        for row in rows:
+            writer.writerow([getattr(row, f) for f in FIELDS])
+
+
+def format_table(rows, width=140):
+    """The rows as an aligned text table (also used for the README); long reasons are cut."""
+    table = [FIELDS] + [[getattr(r, f) for f in FIELDS] for r in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(FIELDS) - 1)]
+    lines = []
+    for line in table:
+        head = "  ".join(str(v).ljust(w) for v, w in zip(line, widths))
+        reason = str(line[-1])
+        room = max(20, width - len(head) - 2)
+        lines.append(f"{head}  {reason if len(reason) <= room else reason[:room - 3] + '...'}".rstrip())
+    return "\n".join(lines)
