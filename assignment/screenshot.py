@@ -1,0 +1,41 @@
+"""Save a screenshot of an HTML file with Debian's headless chromium, driven by Playwright.
+
+Playwright never downloads a browser here: it starts ``/usr/bin/chromium`` (``make browser``
+installs it), offline, with the flags below.
+"""
+import shutil
+import sys
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def chromium_available():
+    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+
+
+def screenshot(html_file, png_file, width=1200, full_page=True):
+    """Open ``html_file`` in headless chromium and save the page as ``png_file``; return its path.
+
+    ``width`` is the viewport width in CSS pixels; ``full_page`` captures the whole scroll height.
+    """
+    from playwright.sync_api import sync_playwright
+
+    png_file = Path(png_file)
+    png_file.parent.mkdir(parents=True, exist_ok=True)
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(Path(html_file).resolve().as_uri())
+            page.screenshot(path=str(png_file), full_page=full_page)
+        finally:
+            browser.close()
+    return png_file
+
+
+if __name__ == "__main__":
+    print(screenshot(sys.argv[1], sys.argv[2]))
