@@ -3,7 +3,7 @@
 Every entry of ``tests/catalogue/{correct,wrong}/*.cells`` replaces a few cells of a complete
 reference submission (the release with the source's solutions filled in). The resulting
 notebooks are graded exactly as ``make grade`` grades (``assignment.grade``: repair, tampering
-scan, sandboxed ``nbgrader autograde``) in throw-away course folders, two at a time, and the
+scan, sandboxed ``nbgrader autograde``) in a throw-away course folder, on parallel workers, and the
 scores checked against the entry's expectation:
 
 * a ``correct`` entry keeps every automatic point;
@@ -11,7 +11,8 @@ scores checked against the entry's expectation:
   the experiment checks of Acts 8 and 10, which run the student's own k-means);
 * every failing test says ``CheckFailed: ... expected ..., got ...``.
 
-Entry format: comment lines ``# target: <function or act>`` and ``# why: <text>``, then blocks
+Entry format: comment lines ``# target: <function or act>`` and ``# why: <text>``, optionally
+``# fails: <grade_id>, ...`` (then exactly those test cells must fail), then blocks
 ``### cell: <grade_id>`` as in ``examples/`` (see ``assignment.examples``).
 """
 import argparse
@@ -19,7 +20,6 @@ import re
 import shutil
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +27,12 @@ import nbformat
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR, copy_course
 from .examples import fill_release, parse_answers
-from .grade import cell_scores, grade_all
-from .nbgrader_cli import run_nbgrader
+from .grade import grade_all
+from .gradebook import cell_scores
 
 CATALOGUE_DIR = ROOT / "tests" / "catalogue"
 EXPERIMENT_CHECKS = ("act8_k1_losses", "act10_k1_losses")
-COURSE_FILES = ("nbgrader_config.py", "assignment", "source")
+COURSE_FILES = ("nbgrader_config.py", "assignment", "source", "release")
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Entry:
     target: str
     why: str
     answers: dict
+    fails: frozenset = frozenset()  # when given, exactly these test cells must fail
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Outcome:
                    if not g.startswith(self.entry.target) and g not in EXPERIMENT_CHECKS]
         if outside:
             return f"isolation broken: also failed {', '.join(outside)}"
+        if self.entry.fails and set(self.failing) != self.entry.fails:
+            return f"expected to fail exactly {', '.join(sorted(self.entry.fails))}"
         unclear = [g for g, m in self.messages.items()
                    if not (m.startswith("CheckFailed: ") and "expected" in m and "got" in m)]
         if unclear:
@@ -81,11 +84,12 @@ class Outcome:
 
 def read_entry(path):
     text = path.read_text()
-    header = dict(re.findall(r"^# (target|why): (.+)$", text, flags=re.M))
+    header = dict(re.findall(r"^# (target|why|fails): (.+)$", text, flags=re.M))
     if "target" not in header:
         raise ValueError(f"{path} has no '# target:' line")
+    fails = frozenset(g.strip() for g in header.get("fails", "").split(",") if g.strip())
     return Entry(path.stem, path.parent.name, header["target"], header.get("why", ""),
-                 parse_answers(text))
+                 parse_answers(text), fails)
 
 
 def catalogue(directory=CATALOGUE_DIR):
@@ -123,11 +127,11 @@ def make_course(folder, submissions):
     return folder
 
 
-def grade_course(folder):
-    """Record the assignment in ``folder``'s gradebook, then grade every student as
-    ``make grade`` does (repair, tampering scan, sandboxed nbgrader autograde, one process each)."""
-    run_nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=folder)
-    return {row.student_id: row for row in grade_all(feedback=False, progress=False, force=True, root=folder)}
+def grade_course(folder, workers=None):
+    """Grade every student of the course ``folder`` as ``make grade`` does (repair, tampering
+    scan, sandboxed nbgrader autograde on parallel workers); return their rows by student."""
+    rows = grade_all(feedback=False, progress=False, force=True, root=folder, workers=workers)
+    return {row.student_id: row for row in rows}
 
 
 def collect(folder, student, entry, auto_cells):
@@ -149,29 +153,21 @@ def collect(folder, student, entry, auto_cells):
     return outcome
 
 
-def grade_entries(entries, workdir, workers=2, copies=1):
-    """Autograde ``entries`` (each ``copies`` times) and return their Outcomes in order."""
+def grade_entries(entries, workdir, workers=None, copies=1):
+    """Autograde ``entries`` (each ``copies`` times) on ``workers`` processes (default: one per
+    core) and return their Outcomes in order."""
     base = reference_answers()
     auto_cells = automatic_cells()
     students = [(f"{e.name}__{c}" if copies > 1 else e.name, e) for e in entries for c in range(copies)]
-    shards = [students[i::workers] for i in range(workers)]
-    folders = []
-    for i, shard in enumerate(shards):
-        if shard:
-            submissions = {s: fill_release({**base, **e.answers}) for s, e in shard}
-            folders.append((make_course(workdir / f"course{i}", submissions), shard))
-    with ThreadPoolExecutor(len(folders)) as pool:
-        rows = {}
-        for shard_rows in pool.map(grade_course, [f for f, _ in folders]):
-            rows.update(shard_rows)
-    found = {}
-    for folder, shard in folders:
-        for student, entry in shard:
-            if rows[student].status in ("failed", "flagged"):
-                found[student] = Outcome(entry, problem=f"{rows[student].status}: {rows[student].reason}"[:300])
-            else:
-                found[student] = collect(folder, student, entry, auto_cells)
-    return [found[s] for s, _ in students]
+    folder = make_course(workdir / "course", {s: fill_release({**base, **e.answers}) for s, e in students})
+    rows = grade_course(folder, workers)
+    found = []
+    for student, entry in students:
+        if rows[student].status in ("failed", "flagged"):
+            found.append(Outcome(entry, problem=f"{rows[student].status}: {rows[student].reason}"[:300]))
+        else:
+            found.append(collect(folder, student, entry, auto_cells))
+    return found
 
 
 def format_table(outcomes):
@@ -203,7 +199,7 @@ def summary(outcomes):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="only these entries (default: all)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--keep", type=Path, help="grade in this folder and keep it")
     args = parser.parse_args(argv)
     entries = [e for e in catalogue() if not args.names or e.name in args.names]
