@@ -12,7 +12,7 @@ ifdef DB
 export PA2_DB_URL := $(DB)
 endif
 
-.PHONY: all setup sandbox exchange browser rubric data release examples grade mutants test clean
+.PHONY: all setup sandbox exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
 
 all: grade
 
@@ -67,6 +67,29 @@ grade: release
 ## Grade every entry of the catalogue of student implementations through nbgrader.
 mutants: setup
 	$(PYTHON) -m assignment.mutants
+
+## After grading. ROSTER: student_id, name, email, canvas_id, sis_user_id, sis_login_id, section.
+ROSTER ?= roster.csv
+LMS    ?= canvas
+## The number in the Canvas assignment's URL; empty (the default): Canvas matches the column by its title.
+CANVAS_ASSIGNMENT_ID ?=
+
+## reports/pa2_clustering/: tests.csv, students.csv, similarity.csv and report.html.
+report: grade
+	$(PYTHON) -m assignment.report
+
+## docs/report.png, the README's picture of the report, taken by headless chromium.
+report-screenshot: report browser
+	$(PYTHON) -m assignment.screenshot reports/pa2_clustering/report.html docs/report.png
+
+## exports/pa2_clustering_$(LMS).csv for Canvas (LMS=canvas) or Moodle (LMS=moodle); prints where.
+export: grade
+	$(PYTHON) -m assignment.lms $(LMS) --roster $(ROSTER) $(if $(CANVAS_ASSIGNMENT_ID),--canvas-assignment-id $(CANVAS_ASSIGNMENT_ID))
+
+## make collect ZIP=submissions.zip: a Canvas "Download submissions" zip into submitted/<student_id>/.
+collect: setup
+	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=submissions.zip"; exit 2; }
+	$(PYTHON) -m assignment.collect $(ZIP) --roster $(ROSTER)
 
 test: setup browser
 	$(PYTHON) -m pytest -q tests
