@@ -80,7 +80,7 @@ report: grade
 
 ## docs/report.png, the README's picture of the report, taken by headless chromium.
 report-screenshot: report browser
-	$(PYTHON) -m assignment.screenshot reports/pa2_clustering/report.html docs/report.png
+	$(PYTHON) -m assignment.screenshot reports/pa2_clustering/report.html docs/report.png --height 1250
 
 ## exports/pa2_clustering_$(LMS).csv for Canvas (LMS=canvas) or Moodle (LMS=moodle); prints where.
 export: grade

@@ -3,8 +3,8 @@
 Playwright never downloads a browser here: it starts ``/usr/bin/chromium`` (``make browser``
 installs it), offline, with the flags below.
 """
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -16,10 +16,10 @@ def chromium_available():
     return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
 
 
-def screenshot(html_file, png_file, width=1200, full_page=True):
+def screenshot(html_file, png_file, width=1200, height=None):
     """Open ``html_file`` in headless chromium and save the page as ``png_file``; return its path.
 
-    ``width`` is the viewport width in CSS pixels; ``full_page`` captures the whole scroll height.
+    The image is ``width`` CSS pixels wide and shows the whole page, or only its top ``height`` pixels.
     """
     from playwright.sync_api import sync_playwright
 
@@ -29,13 +29,18 @@ def screenshot(html_file, png_file, width=1200, full_page=True):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": 900})
+            page = browser.new_page(viewport={"width": width, "height": height or 900})
             page.goto(Path(html_file).resolve().as_uri())
-            page.screenshot(path=str(png_file), full_page=full_page)
+            page.screenshot(path=str(png_file), full_page=height is None)
         finally:
             browser.close()
     return png_file
 
 
 if __name__ == "__main__":
-    print(screenshot(sys.argv[1], sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("html")
+    parser.add_argument("png")
+    parser.add_argument("--height", type=int, help="only the top HEIGHT pixels (default: the whole page)")
+    args = parser.parse_args()
+    print(f"wrote {screenshot(args.html, args.png, height=args.height)}")
