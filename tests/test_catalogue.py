@@ -16,7 +16,8 @@ from assignment.examples import parse_answers
 
 ENTRIES = mutants.catalogue()
 TARGETS = {"fixed_sum_prod", "take_along_axis", "compute_sq_dists", "update_centroids",
-           "associate_centroids", "rand_init", "k_means", "act8", "act10"}
+           "associate_centroids", "rand_init", "k_means", "act7", "act8", "act8_plot", "act9",
+           "act10", "act10_plot"}
 
 
 def test_catalogue_is_large_and_well_formed():

@@ -41,7 +41,8 @@ def test_every_grade_id_is_unique_and_tests_start_with_a_docstring():
 def test_test_cells_are_named_after_what_they_grade():
     nb = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
     prefixes = ("compute_sq_dists_", "update_centroids_", "associate_centroids_", "rand_init_",
-                "k_means_", "fixed_sum_prod_", "take_along_axis_", "act8_", "act10_", "grader_")
+                "k_means_", "fixed_sum_prod_", "take_along_axis_", "act7_", "act8_", "act9_", "act10_",
+                "grader_")
     tests = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
     assert [t for t in tests if not t.startswith(prefixes)] == []
