@@ -12,7 +12,13 @@ ifdef DB
 export PA2_DB_URL := $(DB)
 endif
 
-.PHONY: all setup sandbox exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
+# WORKERS=n grades on n local worker processes (default: one per core); SCHEDULER=tcp://host:8786
+# sends the work to a running Dask cluster instead (README: Grading on several machines).
+WORKERS   ?=
+SCHEDULER ?=
+GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+.PHONY: all setup sandbox postgres worker bench exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
 
 all: grade
 
@@ -60,13 +66,30 @@ release: setup
 examples: setup
 	$(PYTHON) -m assignment.examples
 
-## Autograde everything in submitted/, write feedback/ and grades.csv, print a summary.
+## Autograde everything in submitted/ on every core (or the cluster at SCHEDULER), write
+## feedback/ and grades.csv, print a summary.
 grade: release
-	$(PYTHON) -m assignment.grade
+	$(PYTHON) -m assignment.grade $(GRADE_FLAGS)
+
+## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
+worker: setup
+	PYTHONPATH=$(CURDIR) $(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1
+
+## Stock nbgrader against this grader on a class of N submissions (default 40): prints the ratios.
+bench: setup release
+	$(PYTHON) -m assignment.bench $(if $(N),--size $(N))
+
+## PostgreSQL from Debian's packages, for the tests of a PostgreSQL gradebook (started by the tests).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null 2>&1 || true; \
+	  fi; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo "note: PostgreSQL is missing: its tests will be skipped (apt install postgresql)"; }
 
 ## Grade every entry of the catalogue of student implementations through nbgrader.
 mutants: setup
-	$(PYTHON) -m assignment.mutants
+	$(PYTHON) -m assignment.mutants $(if $(WORKERS),--workers $(WORKERS))
 
 ## After grading. ROSTER: student_id, name, email, canvas_id, sis_user_id, sis_login_id, section.
 ROSTER ?= roster.csv
@@ -91,7 +114,7 @@ collect: setup
 	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=submissions.zip"; exit 2; }
 	$(PYTHON) -m assignment.collect $(ZIP) --roster $(ROSTER)
 
-test: setup browser
+test: setup browser postgres
 	$(PYTHON) -m pytest -q tests
 
 clean:

@@ -25,6 +25,9 @@ from .grade_one import Graded, grade_submission
 
 #: Workers a submission may kill before it is given up as ``failed``.
 ALLOWED_FAILURES = 2
+#: Memory a local worker may use before its nanny restarts it (a notebook flooding its output
+#: grows the worker that collects it); Dask's "auto" shares the machine's memory among workers.
+WORKER_MEMORY = os.environ.get("PA2_WORKER_MEMORY", "auto")
 
 
 def default_workers():
@@ -41,15 +44,15 @@ def dask_client(scheduler=None, workers=None):
                 yield client
             return
         with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.ERROR,
+                          memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
                           worker_dashboard_address=None) as cluster, Client(cluster) as client:
             yield client
 
 
 def killed(task, error):
     """The result of a submission whose grading kept killing its worker."""
-    return Graded(task.student_id, problem=f"grading killed {ALLOWED_FAILURES + 1} workers in a row "
-                                           f"({type(error).__name__}); nothing could be scored")
+    return Graded(task.student_id, problem="grading this submission killed the worker process every time "
+                                           f"it was tried ({type(error).__name__}: out of memory?); nothing could be scored")
 
 
 def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=True):

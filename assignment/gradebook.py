@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +17,14 @@ from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
 from nbgrader.utils import capture_log, parse_utc
+from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
 
 DB_URL_VARIABLE = "PA2_DB_URL"
+# nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing to a grader.
+warnings.filterwarnings("ignore", category=SAWarning)
 
 
 def db_url(root=ROOT):

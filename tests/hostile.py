@@ -40,6 +40,15 @@ ENDLESS_RAND_INIT = '''def rand_init(X, k):
     return X[sorted(rows)]
 '''
 
+UNINTERRUPTIBLE_FIXED_SUM_PROD = '''import signal
+
+def fixed_sum_prod(X, y):
+    # blocks the signals that interrupt it (SIGINT from the grader, SIGALRM from the tests), then hangs
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGALRM})
+    while True:
+        pass
+'''
+
 SNOOP = '''import os, socket
 found = []
 for top in ("/", os.path.expanduser("~")):
@@ -77,6 +86,8 @@ def build(case, folder, context):
     elif case == "endless_loops":
         write(folder, good_notebook(rand_init=ENDLESS_RAND_INIT,
                                     act7_k_means_k2="while True:\n    pass"))
+    elif case == "uninterruptible_hang":
+        write(folder, good_notebook(fixed_sum_prod=UNINTERRUPTIBLE_FIXED_SUM_PROD))
     elif case == "kernel_exit":
         write(folder, good_notebook(act7_k_means_k2="import os\nos._exit(3)"))
     elif case == "kernel_exit_in_test":
@@ -161,6 +172,8 @@ CASES = {
     "endless_loops": ("rand_init loops forever when k == n; an Act 7 cell loops forever",
                       "needs_manual_grading", "cells stopped for taking too long",
                       {"rand_init_distinct_rows", "rand_init_uses_np_random"}),
+    "uninterruptible_hang": ("fixed_sum_prod blocks SIGINT and SIGALRM, then loops forever", "flagged",
+                             "cells stopped for taking too long", {"fixed_sum_prod_other_shapes"}),
     "kernel_exit": ("an Act 7 cell calls os._exit", "needs_manual_grading",
                     "graded again without cell act7_k_means_k2, which stopped the kernel", set()),
     "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "needs_manual_grading",
