@@ -25,10 +25,11 @@ def copy_course(target, submitted=True):
     return assignment.copy_course(target, COURSE_FILES + (("submitted",) if submitted else ()))
 
 
-def run_module(course, module, *args, timeout=1800):
-    """Run ``python -m assignment.<module>`` inside a course copy; return the CompletedProcess."""
+def run_module(course, module, *args, timeout=1800, env=None):
+    """Run ``python -m assignment.<module>`` inside a course copy (``env``: extra variables);
+    return the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", f"assignment.{module}", *args], cwd=course,
-                          env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
+                          env=nbgrader_env(env), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +41,47 @@ def graded_course(tmp_path_factory):
     result = run_module(course, "grade")
     assert result.returncode == 0, result.stdout + result.stderr
     return course
+
+
+def set_cell_timeout(course, seconds):
+    """Give each cell ``seconds`` in the course copy's nbgrader_config.py (hang tests run faster)."""
+    config = course / "nbgrader_config.py"
+    text = config.read_text()
+    assert "c.Execute.timeout = 60" in text
+    config.write_text(text.replace("c.Execute.timeout = 60", f"c.Execute.timeout = {seconds}"))
+
+
+#: A small class: the three examples and a notebook that cannot be read.
+CLASS_STUDENTS = ("correct_alternative", "seed_transcript", "untouched_release", "invalid_json")
+
+
+def class_course(target):
+    """A course copy holding CLASS_STUDENTS, with the assignment generated."""
+    from .hostile import build
+    course = copy_course(target)
+    build("invalid_json", course / "submitted" / "invalid_json", {})
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted(CLASS_STUDENTS)
+    result = run_module(course, "release")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return course
+
+
+def snapshot(course, url=None):
+    """Everything grading decided for a course: rows, per-cell scores and feedback, by student."""
+    import csv
+    from assignment.gradebook import cell_scores
+    with open(course / "grades.csv", newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    url = url or f"sqlite:///{course / 'gradebook.db'}"
+    scores = {s: cell_scores(s, url) for s, row in rows.items() if row["status"] != "failed"}
+    feedback = {p.parent.parent.name: p.read_text() for p in course.glob("feedback/*/*/*.html")}
+    return {"rows": rows, "scores": scores, "feedback": feedback}
+
+
+@pytest.fixture(scope="session")
+def serial_class(tmp_path_factory):
+    """CLASS_STUDENTS graded on one worker: the reference the parallel and distributed runs must equal."""
+    course = class_course(tmp_path_factory.mktemp("serial"))
+    result = run_module(course, "grade", "--workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"course": course, **snapshot(course)}

@@ -1,0 +1,185 @@
+"""Benchmark: stock nbgrader against this grader on one class, measured in the same run.
+
+``make bench`` (``python -m assignment.bench --size N``) builds a class of N submissions
+(default 40): complete correct ones, wrong ones from the catalogue, and one whose Act 7 cell
+never ends. Then, each in a fresh course folder, it grades the whole class:
+
+1. with stock nbgrader, in a plain course folder with no sandbox, the course's per-cell time
+   limit only: ``nbgrader autograde``, then ``nbgrader generate_feedback``;
+2. with ``python -m assignment.grade --workers 1`` (what ``make grade WORKERS=1`` runs);
+3. with ``python -m assignment.grade`` on every core.
+
+It checks that the automatic scores of every submission agree across the three, and times the
+bare notebook (the master notebook run by nbclient, reference answers, no grading). It prints
+seconds per submission, the stock/project ratios, and the project's cost per submission over
+the bare notebook's execution time, and writes them to ``bench/results.json``.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR, copy_course
+from .examples import fill_release
+from .fan_out import default_workers
+from .gradebook import cell_scores
+from .mutants import automatic_cells, catalogue, reference_answers
+from .nbgrader_cli import nbgrader_env, run_nbgrader
+
+RESULTS = ROOT / "bench" / "results.json"
+HANGING_CELL = "act7_k_means_k2"
+
+
+def build_class(size):
+    """``size`` submissions (student id -> notebook): correct ones, wrong catalogue entries,
+    and one that hangs."""
+    base = reference_answers()
+    entries = catalogue()
+    correct = [e for e in entries if e.expect == "correct"]
+    wrong = [e for e in entries if e.expect == "wrong"]
+    students = {"hangs_in_act7": fill_release({**base, HANGING_CELL: "while True:\n    pass"})}
+    for i in range(size - 1):
+        if i % 2 == 0:
+            entry = correct[(i // 2) % len(correct)]
+        else:
+            entry = wrong[(i // 2) % len(wrong)]
+        students[f"s{i:03d}_{entry.name}"[:60]] = fill_release({**base, **entry.answers})
+    return students
+
+
+def write_class(course, students):
+    for student, nb in students.items():
+        path = course / "submitted" / student / ASSIGNMENT / NOTEBOOK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+
+
+STOCK_CONFIG = """c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.course_id = "pa2_clustering_course"
+c.Execute.timeout = {timeout}
+"""
+
+
+def stock_course(folder, students, timeout):
+    """A plain nbgrader course: the source, the class, and a config with only the cell time limit."""
+    folder.mkdir(parents=True)
+    shutil.copytree(ROOT / "source", folder / "source")
+    (folder / "nbgrader_config.py").write_text(STOCK_CONFIG.format(root=str(folder), timeout=timeout))
+    write_class(folder, students)
+    run_nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=folder)
+    return folder
+
+
+def timed(command, cwd, env=None):
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=nbgrader_env(env), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, command))} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def bare_notebook_seconds(runs=3):
+    """Median wall time of running the master notebook (reference answers, hidden tests) with nbclient."""
+    times = []
+    for _ in range(runs):
+        nb = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
+        started = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(SOURCE_DIR)}}).execute()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def automatic_scores(course, students):
+    auto = automatic_cells()
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    return {s: {g: v for g, v in cell_scores(s, url).items() if g in auto} for s in students}
+
+
+def run(size, workdir):
+    students = build_class(size)
+    timeout = 60
+    figures = {"size": size, "cores": default_workers(), "machine": f"{platform.machine()}, "
+               f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"}
+    print(f"class of {size} submissions (one hangs in {HANGING_CELL}); timing the bare notebook ...", flush=True)
+    figures["bare_notebook_s"] = bare_notebook_seconds()
+
+    print("stock nbgrader: autograde, then generate_feedback ...", flush=True)
+    stock = stock_course(workdir / "stock", students, timeout)
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    figures["stock_autograde_s"] = timed(nbgrader + ["autograde", ASSIGNMENT], stock)
+    figures["stock_feedback_s"] = timed(nbgrader + ["generate_feedback", ASSIGNMENT], stock)
+    figures["stock_s"] = figures["stock_autograde_s"] + figures["stock_feedback_s"]
+    reference = automatic_scores(stock, students)
+
+    for label, args in (("project_1_worker", ["--workers", "1"]), ("project_all_cores", [])):
+        print(f"this grader, {label.replace('_', ' ')} ...", flush=True)
+        course = copy_course(workdir / label)
+        shutil.rmtree(course / "submitted", ignore_errors=True)
+        write_class(course, students)
+        run_nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
+        figures[f"{label}_s"] = timed([sys.executable, "-m", "assignment.grade", *args], course)
+        found = automatic_scores(course, students)
+        differ = sorted(s for s in students if found[s] != reference[s])
+        if differ:
+            raise SystemExit(f"{label}: automatic scores differ from stock nbgrader for {', '.join(differ)}")
+    figures["scores_agree"] = True
+    return figures
+
+
+def report(f):
+    n = f["size"]
+    per = {k: f[f"{k}_s"] / n for k in ("stock", "project_1_worker", "project_all_cores")}
+    lines = [
+        f"machine: {f['machine']}",
+        f"class: {n} submissions; automatic scores agree across all three: {f['scores_agree']}",
+        f"bare notebook (nbclient, reference answers): {f['bare_notebook_s']:.2f} s",
+        "",
+        f"{'grader':44} {'total s':>9} {'s/submission':>13} {'stock/this':>11}",
+        f"{'stock nbgrader (autograde + generate_feedback)':44} {f['stock_s']:9.1f} {per['stock']:13.2f} {1:11.2f}",
+        f"{'this grader, 1 worker':44} {f['project_1_worker_s']:9.1f} {per['project_1_worker']:13.2f} "
+        f"{per['stock'] / per['project_1_worker']:11.2f}",
+        f"{'this grader, every core (' + str(f['cores']) + ' workers)':44} {f['project_all_cores_s']:9.1f} "
+        f"{per['project_all_cores']:13.2f} {per['stock'] / per['project_all_cores']:11.2f}",
+        "",
+        f"stock nbgrader: autograde {f['stock_autograde_s'] / n:.2f} s + feedback {f['stock_feedback_s'] / n:.2f} s per submission",
+        f"this grader on 1 worker, per submission: {per['project_1_worker']:.2f} s = "
+        f"{per['project_1_worker'] / f['bare_notebook_s']:.2f} x the bare notebook "
+        f"(overhead {per['project_1_worker'] - f['bare_notebook_s']:+.2f} s; target at most 1.25 x)",
+        f"floor on {f['cores']} cores (bare notebook / cores): {f['bare_notebook_s'] / f['cores']:.2f} s per submission",
+        f"speed-up over stock nbgrader on every core: {per['stock'] / per['project_all_cores']:.2f} x (target at least 3 x)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=40, help="submissions in the class (default 40)")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args(argv)
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="pa2-bench-"))
+    try:
+        figures = run(args.size, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("\n" + report(figures))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=1) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Grading in parallel and on a real Dask cluster gives exactly what serial grading gives.
+
+The cluster is real: a ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1,
+started here and stopped at the end. One worker is killed with SIGKILL while it grades.
+"""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from distributed import Client
+
+from assignment import ROOT
+from assignment.nbgrader_cli import nbgrader_env
+
+from .conftest import CLASS_STUDENTS, class_course, run_module, snapshot
+from .hostile import build
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def submissions_in_gradebook(course):
+    """How many times each student's submission is recorded in the course's SQLite gradebook."""
+    with sqlite3.connect(course / "gradebook.db") as db:
+        return dict(db.execute("SELECT student_id, COUNT(*) FROM submitted_assignment GROUP BY student_id"))
+
+
+def assert_same_grading(found, reference):
+    assert found["rows"] == reference["rows"]
+    assert found["scores"] == reference["scores"]
+    assert found["feedback"].keys() == reference["feedback"].keys()
+    for student, html in reference["feedback"].items():
+        assert found["feedback"][student] == html, f"feedback of {student} differs"
+
+
+def test_parallel_grading_equals_serial_grading(serial_class, tmp_path):
+    course = class_course(tmp_path / "parallel")
+    result = run_module(course, "grade", "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_grading(snapshot(course), serial_class)
+    assert serial_class["rows"]["invalid_json"]["status"] == "failed"
+    assert serial_class["rows"]["invalid_json"]["score"] == ""
+    # the progress bar counts finished submissions and gives an estimate of the time left
+    assert f"{len(CLASS_STUDENTS)}/{len(CLASS_STUDENTS)} [" in result.stderr
+    assert "<00:00" in result.stderr and "submission" in result.stderr
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A ``dask scheduler`` and two ``dask worker`` processes on loopback, each in its own
+    process group (a "machine" that can be killed whole)."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = nbgrader_env({"PYTHONPATH": str(ROOT)})
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-dashboard"], env=env, cwd=tmp_path, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    for name in ("machine-a", "machine-b"):
+        processes.append(subprocess.Popen(
+            [dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"],
+            env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            yield address, client
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+
+def test_a_worker_killed_mid_grading_loses_nothing_and_duplicates_nothing(serial_class, dask_cluster, tmp_path):
+    address, client = dask_cluster
+    course = class_course(tmp_path / "distributed")
+    grading = subprocess.Popen([sys.executable, "-m", "assignment.grade", "--scheduler", address],
+                               cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    # wait until a worker is grading, then kill that whole machine (worker and its kernel)
+    victim, deadline = None, time.time() + 120
+    while victim is None and time.time() < deadline:
+        busy = [worker for worker, keys in client.processing().items() if keys]
+        victim = busy[0] if busy else None
+        time.sleep(0.2)
+    assert victim, "no worker started grading"
+    group = client.run(os.getpgid, 0, workers=[victim])[victim]
+    time.sleep(1.5)  # well inside the grading of a submission (several seconds each)
+    os.killpg(group, signal.SIGKILL)
+    out, err = grading.communicate(timeout=900)
+    assert grading.returncode == 0, err[-3000:]
+    assert len(client.scheduler_info()["workers"]) == 1
+    assert_same_grading(snapshot(course), serial_class)
+    graded = [s for s in CLASS_STUDENTS if serial_class["rows"][s]["status"] != "failed"]
+    assert submissions_in_gradebook(course) == {s: 1 for s in graded}
+
+
+def test_a_submission_that_keeps_killing_workers_fails_and_the_others_go_on(tmp_path):
+    course = class_course(tmp_path / "killer")
+    from .hostile import good_notebook
+    build_flood = good_notebook(act7_k_means_k2='while True:\n    print("x" * 10**7)')
+    from .hostile import write
+    write(course / "submitted" / "endless_flood", build_flood)
+    result = run_module(course, "grade", "--workers", "2", "correct_alternative", "endless_flood",
+                        env={"PA2_WORKER_MEMORY": "1.5GiB"}, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    assert "failed" in rows["endless_flood"] and "killed the worker process every time" in rows["endless_flood"]
+    assert "needs_manual_grading" in rows["correct_alternative"]
+
+
+def test_grading_again_reuses_every_result(serial_class):
+    """Running `make grade` a second time grades nothing again and changes nothing."""
+    course = serial_class["course"]
+    records = {p: p.stat().st_mtime_ns for p in course.glob("autograded/*/grading.json")}
+    assert len(records) == len(CLASS_STUDENTS)
+    result = run_module(course, "grade")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in records} == records
+    assert_same_grading(snapshot(course), serial_class)
