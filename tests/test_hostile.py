@@ -14,12 +14,12 @@ import nbformat
 import pytest
 
 from assignment import ASSIGNMENT, NOTEBOOK, ROOT
-from assignment.grade import cell_scores
+from assignment.gradebook import cell_scores
 from assignment.mutants import automatic_cells
 from assignment.nbgrader_cli import nbgrader_env
 from assignment.sandbox import bwrap_works
 
-from .conftest import copy_course, hidden_code_lines, run_module
+from .conftest import copy_course, hidden_code_lines, run_module, set_cell_timeout
 from .hostile import CASES, build
 
 AUTO = automatic_cells()
@@ -61,6 +61,7 @@ def read_rows(course):
 @pytest.fixture(scope="module")
 def hostile_course(tmp_path_factory):
     course = copy_course(tmp_path_factory.mktemp("hostile"), submitted=False)
+    set_cell_timeout(course, 30)  # the hanging cases wait less; the slowest good cell needs a few seconds
     shutil.copytree(ROOT / "submitted" / "correct_alternative",
                     course / "submitted" / "correct_alternative")
     outside = course / "written_by_student.txt"
