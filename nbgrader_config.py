@@ -52,3 +52,7 @@ c.GenerateFeedback.preprocessors = [
     "assignment.preprocessors.ShortenTestTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Formgrader shows the source's model answer and grading notes under each manually graded cell.
+# ShowRubric acts only on formgrader's "formgrade" template, never on feedback (template "feedback").
+c.HTMLExporter.preprocessors = ["assignment.rubric.ShowRubric"]
