@@ -1,0 +1,163 @@
+"""Browser tests in headless chromium: formgrader, a student's Validate button, the feedback page.
+
+One JupyterLab server (course copy as root, token, 127.0.0.1, a free port) serves formgrader
+and the student's notebooks. Each step leaves a screenshot in $PA2_ARTEFACTS (or a pytest
+temp folder).
+"""
+import csv
+import re
+import shutil
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from assignment import ASSIGNMENT, NOTEBOOK
+from assignment.gradebook import db_url
+from assignment.nbgrader_cli import run_nbgrader
+from assignment.rubric import rubric_entries
+
+from .browser import TOKEN, artefacts_dir, chromium, jupyter_lab
+from .conftest import run_module
+from .test_rubric import words
+
+GRADED_STUDENT = "correct_alternative"   # all tests pass; only the manual cells are open
+FEEDBACK_STUDENT = "seed_transcript"     # loses points in several checks
+COMMENT = "Clear reasoning; say why the shape of indices decides the result."
+VALIDATE_TIMEOUT_MS = 180_000
+
+
+def grades(course):
+    with open(course / "grades.csv", newline="") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def squash(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.fixture(scope="module")
+def course(graded_course, tmp_path_factory):
+    """A private copy of the graded course (manual grades written here stay here), with the
+    assignment released through the course exchange and a student's correct copy beside it."""
+    course = tmp_path_factory.mktemp("browser") / "course"
+    shutil.copytree(graded_course, course, symlinks=True)
+    run_nbgrader("release_assignment", ASSIGNMENT, "--force", cwd=course)
+    shutil.copytree(course / "submitted" / GRADED_STUDENT / ASSIGNMENT, course / "student" / ASSIGNMENT)
+    return course
+
+
+@pytest.fixture(scope="module")
+def lab(course, tmp_path_factory):
+    with jupyter_lab(course, tmp_path_factory.mktemp("jupyter")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    return artefacts_dir(tmp_path_factory)
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield page
+    page.close()
+
+
+def test_formgrader_manual_grades_reach_grades_csv(course, lab, page, shots):
+    before = grades(course)[GRADED_STUDENT]
+    assert before["status"] == "needs_manual_grading", before
+    page.goto(f"{lab}/formgrader/?token={TOKEN}")
+    page.get_by_role("link", name="Manual Grading").wait_for()
+    assert page.locator("#warning-exchange").count() == 0, page.locator("#warning-exchange").inner_text()
+    assert page.locator(".alert-warning").count() == 0, page.locator(".alert-warning").all_inner_texts()
+    page.screenshot(path=shots / "formgrader_1_manage_assignments.png")
+
+    page.get_by_role("link", name="Manual Grading").click()
+    page.get_by_role("link", name=ASSIGNMENT).click()
+    page.get_by_role("link", name=NOTEBOOK[:-len(".ipynb")], exact=True).click()
+    row = page.locator(f"xpath=//tr[.//a[contains(@class, 'name-shown') and normalize-space()='{GRADED_STUDENT}']]")
+    row.locator("td.reveal").click()
+    page.screenshot(path=shots / "formgrader_2_submissions.png")
+    row.get_by_role("link", name=GRADED_STUDENT).click()
+    page.locator(".pa2-rubric").first.wait_for()
+    page.wait_for_load_state("networkidle")  # the grades and comments are loaded: inputs save
+
+    manual = rubric_entries(course / "source" / ASSIGNMENT / NOTEBOOK)
+    assert page.locator(".pa2-rubric").count() == len(manual), "a rubric under every manually graded cell"
+    given = {entry.grade_id: entry.points for entry in manual}
+    first = manual[0].grade_id
+    given[first] -= 1  # one answer loses a point
+    for grade_id, score in given.items():
+        with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT"):
+            page.locator(f"input.score[id='{grade_id}']").fill(f"{score:g}")
+            page.locator(f"input.score[id='{grade_id}']").blur()  # formgrader saves on change
+    with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT"):
+        page.locator(f"textarea[id='{first}-comment']").fill(COMMENT)
+        page.locator(f"textarea[id='{first}-comment']").blur()
+    page.locator(".pa2-rubric").first.evaluate("box => box.scrollIntoView({block: 'center'})")
+    page.screenshot(path=shots / "formgrader_3_graded_with_rubric.png")
+
+    result = run_module(course, "grade")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = grades(course)[GRADED_STUDENT]
+    assert after["status"] == "graded", after
+    assert float(after["score"]) == float(before["score"]) + sum(given.values()), (before, after)
+    assert after["max_score"] == before["max_score"]
+    with Gradebook(db_url(course)) as gb:
+        notebook = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, GRADED_STUDENT)
+        assert {c.name: c.comment for c in notebook.comments}[first] == COMMENT
+
+
+@pytest.mark.parametrize("path, passes", [
+    (f"student/{ASSIGNMENT}/{NOTEBOOK}", True),    # a complete, correct copy
+    (f"release/{ASSIGNMENT}/{NOTEBOOK}", False),   # the untouched release
+])
+def test_validate_button_in_jupyterlab(course, lab, page, shots, path, passes):
+    name = "correct" if passes else "release"
+    page.goto(f"{lab}/lab/workspaces/{name}/tree/{path}?token={TOKEN}")  # a fresh workspace each
+    page.locator(".jp-RenderedMarkdown h1", has_text="Programming Assignment 2").wait_for(timeout=60_000)
+    page.screenshot(path=shots / f"student_{name}_1_opened.png")
+    page.locator(".jp-NotebookPanel-toolbar").get_by_text("Validate", exact=True).click()
+    outcome = page.locator(".validation-success, .validation-failed").first
+    outcome.wait_for(timeout=VALIDATE_TIMEOUT_MS)
+    page.screenshot(path=shots / f"student_{name}_2_validated.png")
+    text = outcome.inner_text()
+    if passes:
+        assert "Success! Your notebook passes all the tests." in text
+        return
+    failed = outcome.locator("p", has_text="The following cell failed:")
+    assert failed.count() >= 1, text
+    graded = [c for c in nbformat.read(course / path, as_version=4).cells
+              if c.metadata.get("nbgrader", {}).get("grade")]
+    first_lines = {c.source.splitlines()[0] for c in graded}
+    tests = {c.source.splitlines()[0] for c in graded if not c.metadata.nbgrader.get("solution")}
+    sources = outcome.locator("xpath=./div[p[normalize-space()='The following cell failed:']]"
+                              "/following-sibling::div[1]/pre")
+    shown = {block.strip().splitlines()[0] for block in sources.all_inner_texts()}
+    assert sources.count() == failed.count(), text
+    assert shown <= first_lines, f"not graded cells of the release: {shown - first_lines}"
+    assert shown & tests, "no failing test cell is listed"
+
+
+def test_feedback_page_shows_the_failed_checks(graded_course, page, shots):
+    autograded = nbformat.read(graded_course / "autograded" / FEEDBACK_STUDENT / ASSIGNMENT / NOTEBOOK, as_version=4)
+    messages = [squash(output.evalue) for cell in autograded.cells
+                if cell.metadata.get("nbgrader", {}).get("grade") and not cell.metadata.nbgrader.get("solution")
+                for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert messages, "the feedback student should fail some checks"
+    page.goto((graded_course / "feedback" / FEEDBACK_STUDENT / ASSIGNMENT / "clustering.html").as_uri())
+    page.screenshot(path=shots / "feedback.png")
+    text = squash(page.locator("body").inner_text())
+    missing = [message for message in messages if message not in text]
+    assert not missing, missing
+    shown_notes = [e.grade_id for e in rubric_entries(graded_course / "source" / ASSIGNMENT / NOTEBOOK)
+                   if e.notes and words(e.notes) in words(text)]
+    assert page.locator(".pa2-rubric").count() == 0 and not shown_notes, "feedback shows the rubric"
