@@ -31,7 +31,7 @@ def rubric_text(tmp_path_factory):
 def test_every_manual_cell_appears_with_its_model_answer_and_notes(source_manual_cells, rubric_text):
     assert source_manual_cells, "the source has no manually graded cells"
     for grade_id, (points, source) in source_manual_cells.items():
-        assert f"{grade_id} {points:g} points" in rubric_text, grade_id
+        assert f"{grade_id} {points:g} point" in rubric_text, grade_id
         # the whole cell as written in the source: model answer and grading notes alike
         assert words(source) in rubric_text, f"{grade_id}: model answer or notes missing"
 
@@ -45,4 +45,5 @@ def test_model_answers_and_grading_notes_are_told_apart(source_manual_cells):
             assert "*Grading" not in entry.answer
         else:  # the plots: the model solution code
             assert "### BEGIN SOLUTION" in entry.answer and "plt." in entry.answer
+            assert bool(entry.notes) == ("# Grading" in entry.answer), entry.grade_id
         assert entry.question, f"{entry.grade_id}: the question before the cell is missing"
