@@ -8,7 +8,7 @@ scores checked against the entry's expectation:
 
 * a ``correct`` entry keeps every automatic point;
 * a ``wrong`` entry loses points, and only in the tests of its ``# target:`` function (or in
-  the experiment checks of Acts 8 and 10, which run the student's own k-means);
+  the checks of the experiments of Acts 7 to 10, which run the student's own helpers);
 * every failing test says ``CheckFailed: ... expected ..., got ...``.
 
 Entry format: comment lines ``# target: <function or act>`` and ``# why: <text>``, optionally
@@ -31,7 +31,8 @@ from .grade import grade_all
 from .gradebook import cell_scores
 
 CATALOGUE_DIR = ROOT / "tests" / "catalogue"
-EXPERIMENT_CHECKS = ("act8_k1_losses", "act10_k1_losses")
+#: Checks of the experiments of Acts 7 to 10, which run the student's own helpers (grade_id prefixes).
+EXPERIMENT_CHECKS = ("act7_", "act8_", "act9_", "act10_")
 COURSE_FILES = ("nbgrader_config.py", "assignment", "source", "release")
 
 
@@ -70,7 +71,7 @@ class Outcome:
         if not self.failing:
             return "a wrong entry kept full marks"
         outside = [g for g in self.failing
-                   if not g.startswith(self.entry.target) and g not in EXPERIMENT_CHECKS]
+                   if not g.startswith((self.entry.target,) + EXPERIMENT_CHECKS)]
         if outside:
             return f"isolation broken: also failed {', '.join(outside)}"
         if self.entry.fails and set(self.failing) != self.entry.fails:

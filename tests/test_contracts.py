@@ -23,8 +23,11 @@ CONTRACTS = [
      "against a vectorised reference, and an answer more than about 30 times slower loses those points.",
      ["compute_sq_dists_vectorised", "update_centroids_vectorised", "associate_centroids_vectorised"]),
     ("Each function is graded on its own: the hidden tests of a function run it with the instructor's "
-     "versions of the *other* helpers, so a bug in one function costs points only there.",
-     ["associate_centroids_worked_example", "k_means_matches_lloyd"]),
+     "versions of the *other* helpers, so a bug in one function costs points only there and in the "
+     "experiments of Acts 7 to 10, which run your own functions and are checked on what your cells "
+     "compute and draw.",
+     ["associate_centroids_worked_example", "k_means_matches_lloyd", "act7_scatter_plots", "act8_k1_losses",
+      "act9_digit_images", "act10_k1_losses"]),
     # Act 2
     ("``sq_dists[i, j]`` is the squared distance from ``X[i]`` to ``W[j]``.",
      ["compute_sq_dists_matches_cdist"]),

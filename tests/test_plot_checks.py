@@ -59,3 +59,15 @@ def test_recording_leaves_the_shown_figure_as_it_was(executed):
     shown = [o for o in nb.cells[where["complete"]].outputs if o.output_type == "display_data"]
     assert len(shown) == 1 and "image/png" in shown[0].data
     assert shown[0].data["text/plain"].startswith("<Figure size ")
+
+
+def test_a_wrong_plot_entry_must_fail_exactly_its_listed_cells():
+    """The catalogue's '# fails:' line: failing fewer or more cells than listed is reported."""
+    from assignment import mutants
+    entry = next(e for e in mutants.catalogue() if e.name == "act8_plot_no_axis_labels")
+    assert entry.fails == {"act8_plot_x_label", "act8_plot_y_label"}
+    message = {g: "CheckFailed: Act 8 plot: expected a label, got none" for g in entry.fails | {"act8_plot_title"}}
+    exact = {g: (0, 1) for g in entry.fails}
+    assert mutants.Outcome(entry, exact, message).verdict == "ok"
+    assert mutants.Outcome(entry, {"act8_plot_x_label": (0, 1)}, message).verdict != "ok"
+    assert mutants.Outcome(entry, {**exact, "act8_plot_title": (0, 1)}, message).verdict != "ok"
