@@ -154,8 +154,9 @@ def test_feedback_page_shows_the_failed_checks(graded_course, page, shots):
                 for output in cell.get("outputs", []) if output.output_type == "error"]
     assert messages, "the feedback student should fail some checks"
     page.goto((graded_course / "feedback" / FEEDBACK_STUDENT / ASSIGNMENT / "clustering.html").as_uri())
-    page.screenshot(path=shots / "feedback.png")
     text = squash(page.locator("body").inner_text())
+    page.locator(".output_error").first.evaluate("error => error.scrollIntoView({block: 'center'})")
+    page.screenshot(path=shots / "feedback.png")
     missing = [message for message in messages if message not in text]
     assert not missing, missing
     shown_notes = [e.grade_id for e in rubric_entries(graded_course / "source" / ASSIGNMENT / NOTEBOOK)
