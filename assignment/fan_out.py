@@ -5,7 +5,8 @@
 * With ``scheduler="tcp://host:8786"`` the same tasks go to a running cluster: ``dask scheduler``
   on one host and ``dask worker`` on each grading machine (which has the course repository and
   its environment). Nothing is shared but the messages: each worker receives the course files
-  once and each submission's files with its task, and sends back a :class:`Graded` result.
+  once (a task whose result the scheduler can make again on another worker) and each
+  submission's files with its task, and sends back a :class:`Graded` result.
 * A worker that dies mid-grading (killed, out of memory) loses nothing: the scheduler runs its
   tasks again elsewhere. A submission that kills ``allowed_failures + 1`` workers in a row ends
   ``failed`` with that reason, and the others go on.
@@ -49,6 +50,10 @@ def dask_client(scheduler=None, workers=None):
             yield client
 
 
+def _course_files(course):
+    return course
+
+
 def killed(task, error):
     """The result of a submission whose grading kept killing its worker."""
     return Graded(task.student_id, problem="grading this submission killed the worker process every time "
@@ -63,7 +68,9 @@ def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=
     if not tasks:
         return
     with dask_client(scheduler, workers) as client:
-        shared = client.scatter(course, broadcast=True)
+        # A task that returns the course files, rather than scattered data: if the worker
+        # holding them dies, the scheduler makes them again instead of forgetting them.
+        shared = client.submit(_course_files, course, key=f"course-{course.digest}", pure=False)
         futures = {client.submit(grade_submission, task, shared, key=f"grade-{task.student_id}", pure=False):
                    task for task in tasks}
         bar = tqdm(total=len(tasks), desc="grading", unit="submission", disable=not progress,

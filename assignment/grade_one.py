@@ -208,10 +208,20 @@ def autograde_surviving_killers(course, student_id, config, runtime, notes):
     return problem
 
 
+def worker_name():
+    """The Dask worker's name (its address if unnamed), or the host's name outside Dask."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+        return str(worker.name if worker.name is not None else worker.address)
+    except (ImportError, ValueError):
+        return os.uname().nodename
+
+
 def grade_submission(task, course):
     """Grade ``task`` (a :class:`Task`) with the course files ``course``; return :class:`Graded`."""
     started = time.perf_counter()
-    result = Graded(task.student_id, worker=os.uname().nodename)
+    result = Graded(task.student_id, worker=worker_name())
     kernels, result.sandboxed = kernels_dir()
     work = Path(tempfile.mkdtemp(prefix="pa2-grade-"))
     saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR")}

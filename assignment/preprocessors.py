@@ -73,6 +73,22 @@ def timeout_output(seconds, stuck=False):
                                   traceback=[f"CellTimeoutError: the cell ran for more than {seconds:g} s {how}"])
 
 
+def merge_consecutive_streams(outputs):
+    """Join each run of stream outputs of the same name into one.
+
+    Where the kernel's flushes split printed text into messages depends on timing; joined,
+    the same printing always gives the same outputs (and so the same feedback).
+    """
+    merged = []
+    for output in outputs:
+        if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name):
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 class ExecuteRecordingProgress(Execute):
     """nbgrader's Execute, hardened for untrusted notebooks.
 
@@ -85,6 +101,7 @@ class ExecuteRecordingProgress(Execute):
       ``interrupt_grace`` seconds (student code that blocks SIGINT, say), the kernel is
       killed and started again, the cells that ran before are run again to rebuild its state,
       and the stuck cell gets a ``CellTimeoutError``: only that cell loses its points.
+    * Runs of printed text are joined into one output, so that outputs do not depend on timing.
     """
 
     progress_file = Unicode("", help="file that names the cell being run").tag(config=True)
@@ -140,6 +157,7 @@ class ExecuteRecordingProgress(Execute):
             return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
+            cell.outputs = merge_consecutive_streams(cell.outputs)
         except KernelStuck:
             self._restarts += 1
             cell.outputs = [timeout_output(self._seconds, stuck=True)]

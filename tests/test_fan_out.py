@@ -3,6 +3,7 @@
 The cluster is real: a ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1,
 started here and stopped at the end. One worker is killed with SIGKILL while it grades.
 """
+import json
 import os
 import signal
 import socket
@@ -90,12 +91,15 @@ def test_a_worker_killed_mid_grading_loses_nothing_and_duplicates_nothing(serial
     # wait until a worker is grading, then kill that whole machine (worker and its kernel)
     victim, deadline = None, time.time() + 120
     while victim is None and time.time() < deadline:
-        busy = [worker for worker, keys in client.processing().items() if keys]
-        victim = busy[0] if busy else None
+        busy = {worker: keys for worker, keys in client.processing().items()
+                if any(str(k).startswith("grade-") for k in keys)}
+        victim = next(iter(busy), None)
         time.sleep(0.2)
     assert victim, "no worker started grading"
     group = client.run(os.getpgid, 0, workers=[victim])[victim]
+    names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
     time.sleep(1.5)  # well inside the grading of a submission (several seconds each)
+    interrupted = [str(k)[len("grade-"):] for k in client.processing()[victim] if str(k).startswith("grade-")]
     os.killpg(group, signal.SIGKILL)
     out, err = grading.communicate(timeout=900)
     assert grading.returncode == 0, err[-3000:]
@@ -103,6 +107,12 @@ def test_a_worker_killed_mid_grading_loses_nothing_and_duplicates_nothing(serial
     assert_same_grading(snapshot(course), serial_class)
     graded = [s for s in CLASS_STUDENTS if serial_class["rows"][s]["status"] != "failed"]
     assert submissions_in_gradebook(course) == {s: 1 for s in graded}
+    # what the killed machine was grading was graded again, on the machine that survived
+    survivor = next(name for address, name in names.items() if address != victim)
+    assert interrupted
+    for student in interrupted:
+        record = json.loads((course / "autograded" / student / "grading.json").read_text())
+        assert record["worker"] == survivor, (student, record["worker"])
 
 
 def test_a_submission_that_keeps_killing_workers_fails_and_the_others_go_on(tmp_path):
