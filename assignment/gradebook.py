@@ -7,6 +7,7 @@ environment variable ``PA2_DB_URL`` (``make ... DB=postgresql://...`` sets it), 
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from traitlets.config.loader import PyFileConfigLoader
 from . import ASSIGNMENT, NOTEBOOK, ROOT
 
 DB_URL_VARIABLE = "PA2_DB_URL"
+# nbgrader 0.9.6 runs `alembic` when it creates a gradebook: this interpreter's bin/ must be on PATH.
+if os.path.dirname(sys.executable) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 # nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing to a grader.
 warnings.filterwarnings("ignore", category=SAWarning)
 
