@@ -14,7 +14,9 @@ from IPython.core.inputtransformer2 import TransformerManager
 #: Names the test cells rely on: a student cell must not rebind them.
 PROTECTED_NAMES = {"CheckFailed", "CallTimedOut", "describe", "check", "check_shape", "check_equal",
                    "check_close", "run_quietly", "time_limit", "CALL_TIME_LIMIT", "np", "numpy",
-                   "warnings", "contextlib", "copy", "io", "signal"}
+                   "warnings", "contextlib", "copy", "io", "signal",
+                   # the setup cell's record of the figures each cell shows (the plot checks read it)
+                   "shown_figures", "_record_cell", "_record_figure"}
 #: Modules whose attributes a student cell must not assign.
 MODULES = {"numpy", "np", "builtins", "__builtins__", "sys", "warnings", "contextlib", "copy", "io",
            "signal", "scipy", "sklearn", "IPython", "matplotlib", "plt", "time", "os", "math"}

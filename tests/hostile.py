@@ -19,6 +19,11 @@ def good_notebook(**overrides):
     return fill_release({**reference_answers(), **overrides})
 
 
+def after_act7(code):
+    """The reference Act 7 (k = 2) cell, then ``code``: the hostile part comes after the plot."""
+    return reference_answers()["act7_k_means_k2"] + "\n" + code
+
+
 def write(folder, nb=None, name=NOTEBOOK, raw=None):
     path = folder / ASSIGNMENT / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,11 +100,11 @@ def build(case, folder, context):
     elif case == "kernel_segfault":
         write(folder, good_notebook(act7_k_means_k2="import faulthandler\nfaulthandler._sigsegv()"))
     elif case == "memory_bomb":
-        write(folder, good_notebook(act7_k_means_k2=(
+        write(folder, good_notebook(act7_k_means_k2=after_act7(
             "def hoard():\n    chunks = []\n    while True:\n        chunks.append(np.ones(10**7))\n"
             "hoard()")))
     elif case == "output_flood":
-        write(folder, good_notebook(act7_k_means_k2=(
+        write(folder, good_notebook(act7_k_means_k2=after_act7(
             "print('x' * 5000000)\nfor i in range(200000):\n    print('line', i)")))
     elif case == "invalid_json":
         write(folder, raw=b'{"cells": [ {"cell_type": "code", "source": "oops"')
@@ -161,7 +166,7 @@ def build(case, folder, context):
             "def check(condition, message):\n    pass")))
     elif case == "snooping":
         code = SNOOP.replace("PORT", str(context["port"])).replace("TARGETS", json.dumps(context["targets"]))
-        write(folder, good_notebook(act7_k_means_k2=code))
+        write(folder, good_notebook(act7_k_means_k2=after_act7(code)))
     else:
         raise KeyError(case)
 
@@ -171,13 +176,13 @@ CASES = {
     "good": ("complete correct answers", "needs_manual_grading", "await manual grading", set()),
     "endless_loops": ("rand_init loops forever when k == n; an Act 7 cell loops forever",
                       "needs_manual_grading", "cells stopped for taking too long",
-                      {"rand_init_distinct_rows", "rand_init_uses_np_random"}),
+                      {"rand_init_distinct_rows", "rand_init_uses_np_random", "act7_scatter_plots"}),
     "uninterruptible_hang": ("fixed_sum_prod blocks SIGINT and SIGALRM, then loops forever", "flagged",
                              "cells stopped for taking too long", {"fixed_sum_prod_other_shapes"}),
     "kernel_exit": ("an Act 7 cell calls os._exit", "needs_manual_grading",
-                    "graded again without cell act7_k_means_k2, which stopped the kernel", set()),
+                    "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),
     "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "needs_manual_grading",
-                        "graded again without cell act7_k_means_k2, which stopped the kernel", set()),
+                        "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),
     "kernel_exit_in_test": ("rand_init calls os._exit, so a test cell kills the kernel", "failed",
                             "the kernel died", None),
     "memory_bomb": ("an Act 7 cell allocates memory without end", "needs_manual_grading", "", set()),
