@@ -29,6 +29,9 @@ import sysconfig
 #: Address-space cap for the kernel (bytes): well below the machine's memory, far above the
 #: few hundred MB the assignment needs. Override with PA2_KERNEL_MEMORY_MB.
 DEFAULT_MEMORY_MB = 3072
+#: Environment variables that may hold database credentials; removed before the kernel starts
+#: (the bubblewrap sandbox clears the whole environment anyway).
+CREDENTIALS = ("PA2_DB_URL", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE")
 
 
 def bwrap_works():
@@ -101,6 +104,8 @@ def main(argv):
         connection = json.load(handle)
     kernel_argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
     cap_memory()
+    for key in CREDENTIALS:  # student code never sees the gradebook's address or a password
+        os.environ.pop(key, None)
     if os.environ.get("PA2_SANDBOX", "bwrap") == "bwrap" and bwrap_works():
         if connection.get("transport") != "ipc" or not os.path.isabs(connection.get("ip", "")):
             sys.exit("the sandboxed kernel has no network: it needs KernelManager.transport = 'ipc' "

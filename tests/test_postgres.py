@@ -131,3 +131,31 @@ def test_two_graders_grading_different_students_at_once(postgres_server, serial_
     assert counts == {s: 1 for s in graded}
     for student in graded:
         assert cell_scores(student, url) == serial_class["scores"][student], student
+
+
+PROBE = '''
+import os, socket
+print("PROBE url:", os.environ.get("PA2_DB_URL"))
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=3).close()
+    print("PROBE database: reachable")
+except OSError:
+    print("PROBE database: unreachable")
+'''
+
+
+def test_the_grading_kernel_gets_no_credentials_and_no_network(postgres_server, tmp_path):
+    from assignment.sandbox import bwrap_works
+    from .hostile import after_act7, good_notebook, write
+    url = postgres_server("pa2_probe")
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    course = class_course(tmp_path / "probe")
+    write(course / "submitted" / "probe", good_notebook(act7_k_means_k2=after_act7(PROBE.replace("PORT", port))))
+    result = run_module(course, "grade", "probe", env={"PA2_DB_URL": url})
+    assert result.returncode == 0, result.stderr[-3000:]
+    graded = (course / "autograded" / "probe" / "pa2_clustering" / "clustering.ipynb").read_text()
+    assert "PROBE url: None" in graded
+    if bwrap_works():
+        assert "PROBE database: unreachable" in graded
+    with Gradebook(url) as gb:  # while the coordinator did record the grades there
+        assert gb.find_submission("pa2_clustering", "probe").score > 0
