@@ -17,6 +17,7 @@ feedback, the repair notes and flags, or the reason nothing could be scored. Onl
 coordinator writes to the real gradebook (``assignment.gradebook``), so the grading kernel
 never sees credentials or the network.
 """
+import atexit
 import hashlib
 import json
 import os
@@ -124,6 +125,7 @@ def kernels_dir():
     """A folder holding the sandboxed kernel's kernelspec, made once per process."""
     if "dir" not in _KERNELS:
         folder = Path(tempfile.mkdtemp(prefix="pa2-kernels-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         spec_dir = folder / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
         spec = {"argv": [sys.executable, str(Path(__file__).with_name("sandbox.py")), "{connection_file}"],
@@ -139,6 +141,7 @@ def nbgrader_config(course, runtime):
     config.Execute.kernel_name = KERNEL_NAME
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(runtime / "kernel")
+    config.KernelManager.connection_file = str(runtime / "kernel.json")  # not in the shared /tmp
     config.ExecuteRecordingProgress.progress_file = str(runtime / "progress.json")
     config.ExecuteRecordingProgress.notebook_timeout = SUBMISSION_TIMEOUT
     return config

@@ -34,6 +34,10 @@ DEFAULT_MEMORY_MB = 3072
 CREDENTIALS = ("PA2_DB_URL", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE")
 
 
+#: Folders that hold other people's files: never bound into the sandbox.
+SHARED_FOLDERS = {"/", "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~")}
+
+
 def bwrap_works():
     """Whether bubblewrap is installed and may create namespaces on this machine."""
     bwrap = shutil.which("bwrap")
@@ -56,10 +60,12 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
     """The bwrap command line that runs ``kernel_argv`` in the sandbox.
 
     ``socket_prefix`` is the absolute path prefix of the kernel's IPC sockets (the ``ip`` of
-    the connection file); its folder and the connection file's are the only writable binds.
+    the connection file); its folder, which must be the kernel's own, is the only writable bind.
+    The connection file is bound alone, read-only, since its folder may be shared.
     """
-    runtime_dirs = sorted({os.path.dirname(os.path.abspath(connection_file)),
-                           os.path.dirname(socket_prefix)})
+    socket_dir = os.path.dirname(socket_prefix)
+    if socket_dir in SHARED_FOLDERS:
+        sys.exit(f"the kernel's socket folder {socket_dir} must be a folder of its own, not a shared one")
     command = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv",
                "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for link in ("bin", "lib", "lib64", "sbin"):
@@ -76,8 +82,11 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
         path = os.path.join(workdir, name)
         if os.path.isfile(path) and not name.endswith(".ipynb"):
             command += ["--ro-bind", path, path]
-    for runtime_dir in runtime_dirs:
-        command += ["--bind", runtime_dir, runtime_dir]
+    # the connection file alone (its folder may be shared), and the kernel's own socket folder
+    command += ["--bind", socket_dir, socket_dir]
+    connection_file = os.path.abspath(connection_file)
+    if os.path.dirname(connection_file) != socket_dir:
+        command += ["--ro-bind", connection_file, connection_file]
     command += ["--chdir", workdir]
     environment = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
                    "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "LANG": "C.UTF-8",
