@@ -63,12 +63,14 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
     ensure_assignment(url, root)
     course = course_bundle(root, template_gradebook(root, paths["cache"]))
     students = student_ids(paths["submitted"]) if students is None else students
-    rows, tasks, stamps, unsandboxed = {}, [], {}, []
+    rows, tasks, stamps, unsandboxed, unchanged = {}, [], {}, [], set()
     for student_id in students:
         task = read_task(paths["submitted"] / student_id, feedback)
         stamps[student_id] = fingerprint(task, course)
         saved = load_record(paths, student_id)
-        if not force and saved and saved.get("fingerprint") == stamps[student_id]:
+        if saved and saved.get("fingerprint") == stamps[student_id]:
+            unchanged.add(student_id)
+        if not force and student_id in unchanged:
             row = GradeRow(**saved["row"])
             if not saved.get("problem"):  # scores may have changed in formgrader since
                 row = graded_row(url, paths, student_id, saved["notes"], saved["flag"])
@@ -81,7 +83,8 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
         if graded.problem:
             row = failed_row(task.student_id, graded.problem, graded.notes, graded.flag)
         else:
-            save_autograded(url, task.student_id, nbformat.reads(graded.notebook, as_version=4), graded.timestamp)
+            save_autograded(url, task.student_id, nbformat.reads(graded.notebook, as_version=4), graded.timestamp,
+                            same_submission=task.student_id in unchanged)
             row = graded_row(url, paths, task.student_id, graded.notes, graded.flag)
         if not graded.sandboxed and not graded.problem.startswith("no "):
             unsandboxed.append(task.student_id)

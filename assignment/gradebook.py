@@ -95,12 +95,13 @@ def template_gradebook(root=ROOT, cache=None):
     return cached.read_bytes()
 
 
-def save_autograded(url, student_id, notebook, timestamp=""):
+def save_autograded(url, student_id, notebook, timestamp="", same_submission=False):
     """Record one autograded notebook (a NotebookNode) in the gradebook ``url``.
 
     nbgrader's own ``SaveAutoGrades`` scores the cells, exactly as ``nbgrader autograde``
-    does. Manual grades are never overwritten; a cell a grader has already graded by hand
-    stays graded when its automatic score did not change (nbgrader would ask for a review).
+    does, and never overwrites manual grades: a cell graded by hand is marked for review
+    again. When the submission is the very one graded before (``same_submission``, a forced
+    regrade), a cell graded by hand whose automatic score did not change stays graded.
     """
     with Gradebook(url) as gb:
         gb.update_or_create_student(student_id)
@@ -114,7 +115,7 @@ def save_autograded(url, student_id, notebook, timestamp=""):
     with Gradebook(url) as gb:
         for grade in gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id).grades:
             auto, manual, pending = before[grade.name]
-            if manual is not None and not pending and grade.auto_score == auto:
+            if same_submission and manual is not None and not pending and grade.auto_score == auto:
                 grade.needs_manual_grade = False
         gb.db.commit()
 
