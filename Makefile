@@ -29,13 +29,19 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed sandbox exchange
 
+# $(call apt_ensure,TEST,PACKAGE,NOTE): when the shell test TEST fails, install Debian's PACKAGE
+# (as root with apt), and print NOTE if it is still missing. No commas in the arguments.
+define apt_ensure
+	@$(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq $(2)) >/dev/null 2>&1 || true; \
+	  fi; \
+	  $(1) >/dev/null 2>&1 || echo "note: $(3)"; }
+endef
+
 ## bubblewrap sandboxes the grading kernel; install it where we may (root with apt), else warn.
 sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 || true; \
-	  fi; \
-	  command -v bwrap >/dev/null 2>&1 || echo "note: bubblewrap (bwrap) is missing: grading will run student code without a sandbox (see README)"; }
+	$(call apt_ensure,command -v bwrap,bubblewrap,bubblewrap (bwrap) is missing: grading will run student code without a sandbox (see README))
 
 ## The nbgrader exchange (nbgrader_config.py: Exchange.root), world-writable as nbgrader makes it,
 ## so formgrader opens without a warning and release_assignment / collect work without JupyterHub.
@@ -44,11 +50,7 @@ exchange:
 
 ## Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || true; \
-	  fi; \
-	  command -v chromium >/dev/null 2>&1 || echo "note: chromium is missing: the browser tests will be skipped (apt install chromium)"; }
+	$(call apt_ensure,command -v chromium,chromium,chromium is missing: the browser tests will be skipped (apt install chromium))
 
 ## rubric/pa2_clustering.html: every manually graded cell's question, model answer and grading notes.
 rubric: setup
@@ -81,11 +83,7 @@ bench: setup release
 
 ## PostgreSQL from Debian's packages, for the tests of a PostgreSQL gradebook (started by the tests).
 postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null 2>&1 || true; \
-	  fi; \
-	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo "note: PostgreSQL is missing: its tests will be skipped (apt install postgresql)"; }
+	$(call apt_ensure,ls /usr/lib/postgresql/*/bin/initdb,postgresql,PostgreSQL is missing: its tests will be skipped (apt install postgresql))
 
 ## Grade every entry of the catalogue of student implementations through nbgrader.
 mutants: setup
