@@ -18,7 +18,7 @@ WORKERS   ?=
 SCHEDULER ?=
 GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-.PHONY: all setup sandbox postgres worker bench exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
+.PHONY: all setup sandbox postgres worker bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
 
 all: grade
 
@@ -72,6 +72,10 @@ examples: setup
 ## feedback/ and grades.csv, print a summary.
 grade: release
 	$(PYTHON) -m assignment.grade $(GRADE_FLAGS)
+
+## After grading by hand in formgrader: write every student's feedback again from the gradebook.
+feedback: setup
+	$(PYTHON) -m assignment.feedback
 
 ## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
 worker: setup
