@@ -43,12 +43,14 @@ def graded_course(tmp_path_factory):
     return course
 
 
-def set_cell_timeout(course, seconds):
-    """Give each cell ``seconds`` in the course copy's nbgrader_config.py (hang tests run faster)."""
+def set_cell_timeout(course, seconds, grace=5):
+    """Give each cell ``seconds``, and a cell that ignores the interrupt ``grace`` more, in the
+    course copy's nbgrader_config.py (hang tests run faster)."""
     config = course / "nbgrader_config.py"
     text = config.read_text()
     assert "c.Execute.timeout = 60" in text
-    config.write_text(text.replace("c.Execute.timeout = 60", f"c.Execute.timeout = {seconds}"))
+    config.write_text(text.replace("c.Execute.timeout = 60", f"c.Execute.timeout = {seconds}")
+                      + f"\nc.ExecuteRecordingProgress.interrupt_grace = {grace}\n")
 
 
 #: A small class: the three examples and a notebook that cannot be read.
