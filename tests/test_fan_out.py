@@ -19,7 +19,7 @@ from assignment import ROOT
 from assignment.nbgrader_cli import nbgrader_env
 
 from .conftest import CLASS_STUDENTS, class_course, run_module, snapshot
-from .hostile import build
+from .hostile import good_notebook, write
 
 
 def free_port():
@@ -62,24 +62,30 @@ def dask_cluster(tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     env = nbgrader_env({"PYTHONPATH": str(ROOT)})
     dask = os.path.join(os.path.dirname(sys.executable), "dask")
-    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                   "--no-dashboard"], env=env, cwd=tmp_path, start_new_session=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    for name in ("machine-a", "machine-b"):
-        processes.append(subprocess.Popen(
-            [dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"],
-            env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    try:
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    commands += [[dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"]
+                 for name in ("machine-a", "machine-b")]
+    processes = []
+    try:  # every process started is stopped, whatever fails
+        for command in commands:
+            processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
             yield address, client
     finally:
         for process in processes:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
+            stop_group(process)
+
+
+def stop_group(process):
+    """Kill the process group ``process`` leads (started with start_new_session), so that a
+    test leaves nothing running, whether it passed or failed."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def test_a_worker_killed_mid_grading_loses_nothing_and_duplicates_nothing(serial_class, dask_cluster, tmp_path):
@@ -87,40 +93,41 @@ def test_a_worker_killed_mid_grading_loses_nothing_and_duplicates_nothing(serial
     course = class_course(tmp_path / "distributed")
     grading = subprocess.Popen([sys.executable, "-m", "assignment.grade", "--scheduler", address],
                                cwd=course, env=nbgrader_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    # wait until a worker is grading, then kill that whole machine (worker and its kernel)
-    victim, deadline = None, time.time() + 120
-    while victim is None and time.time() < deadline:
-        busy = {worker: keys for worker, keys in client.processing().items()
-                if any(str(k).startswith("grade-") for k in keys)}
-        victim = next(iter(busy), None)
-        time.sleep(0.2)
-    assert victim, "no worker started grading"
-    group = client.run(os.getpgid, 0, workers=[victim])[victim]
-    names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
-    time.sleep(1.5)  # well inside the grading of a submission (several seconds each)
-    interrupted = [str(k)[len("grade-"):] for k in client.processing()[victim] if str(k).startswith("grade-")]
-    os.killpg(group, signal.SIGKILL)
-    out, err = grading.communicate(timeout=900)
-    assert grading.returncode == 0, err[-3000:]
-    assert len(client.scheduler_info()["workers"]) == 1
-    assert_same_grading(snapshot(course), serial_class)
-    graded = [s for s in CLASS_STUDENTS if serial_class["rows"][s]["status"] != "failed"]
-    assert submissions_in_gradebook(course) == {s: 1 for s in graded}
-    # what the killed machine was grading was graded again, on the machine that survived
-    survivor = next(name for address, name in names.items() if address != victim)
-    assert interrupted
-    for student in interrupted:
-        record = json.loads((course / "autograded" / student / "grading.json").read_text())
-        assert record["worker"] == survivor, (student, record["worker"])
+                               text=True, start_new_session=True)
+    try:
+        # wait until a worker is grading, then kill that whole machine (worker and its kernel)
+        victim, deadline = None, time.time() + 120
+        while victim is None and time.time() < deadline:
+            busy = {worker: keys for worker, keys in client.processing().items()
+                    if any(str(k).startswith("grade-") for k in keys)}
+            victim = next(iter(busy), None)
+            time.sleep(0.2)
+        assert victim, "no worker started grading"
+        group = client.run(os.getpgid, 0, workers=[victim])[victim]
+        names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
+        time.sleep(1.5)  # well inside the grading of a submission (several seconds each)
+        interrupted = [str(k)[len("grade-"):] for k in client.processing()[victim] if str(k).startswith("grade-")]
+        os.killpg(group, signal.SIGKILL)
+        out, err = grading.communicate(timeout=900)
+        assert grading.returncode == 0, err[-3000:]
+        assert len(client.scheduler_info()["workers"]) == 1
+        assert_same_grading(snapshot(course), serial_class)
+        graded = [s for s in CLASS_STUDENTS if serial_class["rows"][s]["status"] != "failed"]
+        assert submissions_in_gradebook(course) == {s: 1 for s in graded}
+        # what the killed machine was grading was graded again, on the machine that survived
+        survivor = next(name for address, name in names.items() if address != victim)
+        assert interrupted
+        for student in interrupted:
+            record = json.loads((course / "autograded" / student / "grading.json").read_text())
+            assert record["worker"] == survivor, (student, record["worker"])
+    finally:
+        stop_group(grading)
 
 
 def test_a_submission_that_keeps_killing_workers_fails_and_the_others_go_on(tmp_path):
     course = class_course(tmp_path / "killer")
-    from .hostile import good_notebook
-    build_flood = good_notebook(act7_k_means_k2='while True:\n    print("x" * 10**7)')
-    from .hostile import write
-    write(course / "submitted" / "endless_flood", build_flood)
+    write(course / "submitted" / "endless_flood",
+          good_notebook(act7_k_means_k2='while True:\n    print("x" * 10**7)'))
     result = run_module(course, "grade", "--workers", "2", "correct_alternative", "endless_flood",
                         env={"PA2_WORKER_MEMORY": "1.5GiB"}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

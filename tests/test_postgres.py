@@ -19,19 +19,21 @@ from sqlalchemy import create_engine, text
 
 from assignment.gradebook import cell_scores, ensure_assignment
 from assignment.nbgrader_cli import nbgrader_env
+from assignment.sandbox import bwrap_works
 
 from .conftest import CLASS_STUDENTS, class_course, run_module, snapshot
-from .test_fan_out import assert_same_grading, free_port
+from .hostile import after_act7, good_notebook, write
+from .test_fan_out import assert_same_grading, free_port, stop_group
 
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = pytest.mark.skipif(not BINARIES, reason="PostgreSQL is not installed (make postgres)")
 
 
-def as_postgres(command):
+def as_postgres(command, check=True):
     """Run a server command as the postgres user when we are root (initdb refuses root)."""
     if os.geteuid() == 0:
         command = ["runuser", "-u", "postgres", "--", *command]
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    subprocess.run(command, check=check, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -47,22 +49,23 @@ def postgres_server():
     bin_dir = BINARIES[-1]
     port = free_port()
     as_postgres([f"{bin_dir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    as_postgres([f"{bin_dir}/pg_ctl", "-D", str(data), "-w", "-l", str(folder / "server.log"), "-o",
-                 f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}", "start"])
-    admin = create_engine(f"postgresql://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
-    made = []
+    admin = None
+    try:  # from here on the server is stopped whatever fails
+        as_postgres([f"{bin_dir}/pg_ctl", "-D", str(data), "-w", "-l", str(folder / "server.log"), "-o",
+                     f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}", "start"])
+        admin = create_engine(f"postgresql://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
 
-    def new_database(name):
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return f"postgresql://postgres@127.0.0.1:{port}/{name}"
+        def new_database(name):
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            return f"postgresql://postgres@127.0.0.1:{port}/{name}"
 
-    try:
         yield new_database
     finally:
-        admin.dispose()
-        as_postgres([f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"])
+        if admin is not None:
+            admin.dispose()
+        # check=False: if the start failed there is nothing to stop
+        as_postgres([f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"], check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -118,12 +121,18 @@ def test_two_graders_grading_different_students_at_once(postgres_server, serial_
     env = nbgrader_env({"PA2_DB_URL": url})
     halves = (["correct_alternative", "invalid_json"], ["seed_transcript", "untouched_release"])
     ensure_assignment(url, course)  # as `make release` does before anyone grades
-    graders = [subprocess.Popen([sys.executable, "-m", "assignment.grade", "--workers", "1", "--force", *half],
-                                cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for half in halves]
-    for grader in graders:
-        out, err = grader.communicate(timeout=900)
-        assert grader.returncode == 0, err[-3000:]
+    graders = []
+    try:
+        for half in halves:
+            graders.append(subprocess.Popen(
+                [sys.executable, "-m", "assignment.grade", "--workers", "1", "--force", *half], cwd=course,
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
+        for grader in graders:
+            out, err = grader.communicate(timeout=900)
+            assert grader.returncode == 0, err[-3000:]
+    finally:
+        for grader in graders:
+            stop_group(grader)
     engine = create_engine(url)
     with engine.connect() as connection:
         counts = dict(connection.execute(text(
@@ -147,8 +156,6 @@ except OSError:
 
 
 def test_the_grading_kernel_gets_no_credentials_and_no_network(postgres_server, tmp_path):
-    from assignment.sandbox import bwrap_works
-    from .hostile import after_act7, good_notebook, write
     url = postgres_server("pa2_probe")
     port = url.rsplit(":", 1)[1].split("/")[0]
     course = class_course(tmp_path / "probe")
