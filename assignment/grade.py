@@ -23,7 +23,7 @@ import nbformat
 from . import ASSIGNMENT, ROOT
 from .fan_out import grade_many
 from .grade_one import Task, course_bundle
-from .gradebook import cell_scores, db_url, ensure_assignment, save_autograded, template_gradebook  # noqa: F401 (cell_scores: used by importers)
+from .gradebook import db_url, ensure_assignment, save_autograded, template_gradebook
 from .outputs import (GradeRow, course_paths, failed_row, format_table, graded_row, load_record,
                       make_record, save_record, write_grades, write_graded_files)
 
@@ -86,7 +86,7 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
             save_autograded(url, task.student_id, nbformat.reads(graded.notebook, as_version=4), graded.timestamp,
                             same_submission=task.student_id in unchanged)
             row = graded_row(url, paths, task.student_id, graded.notes, graded.flag)
-        if not graded.sandboxed and not graded.problem.startswith("no "):
+        if not graded.sandboxed:
             unsandboxed.append(task.student_id)
         save_record(paths, task.student_id, make_record(stamps[task.student_id], row, graded))
         rows[task.student_id] = row

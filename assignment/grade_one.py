@@ -231,7 +231,7 @@ def grade_submission(task, course):
     try:
         home, runtime = work / "course", work / "run"
         runtime.mkdir()
-        (home / "nbgrader_config.py").parent.mkdir(parents=True)
+        home.mkdir()
         (home / "nbgrader_config.py").write_bytes(course.config)
         (home / "gradebook.db").write_bytes(course.gradebook)
         write_files(home / "source" / ASSIGNMENT, course.source)

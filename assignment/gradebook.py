@@ -22,11 +22,12 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
+from .nbgrader_cli import nbgrader_env
 
 DB_URL_VARIABLE = "PA2_DB_URL"
 # nbgrader 0.9.6 runs `alembic` when it creates a gradebook: this interpreter's bin/ must be on PATH.
 if os.path.dirname(sys.executable) not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = nbgrader_env()["PATH"]
 # nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing to a grader.
 warnings.filterwarnings("ignore", category=SAWarning)
 

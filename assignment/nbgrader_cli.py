@@ -5,16 +5,6 @@ import sys
 
 from . import ROOT
 
-#: Starts nbgrader after capping its address space (argv[1] is the cap in MB, 0 for none).
-_CAPPED_NBGRADER = (
-    "import resource, runpy, sys\n"
-    "cap = int(sys.argv.pop(1)) * 1024 * 1024\n"
-    "if cap:\n"
-    "    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n"
-    "sys.argv[0] = 'nbgrader'\n"
-    "runpy.run_module('nbgrader', run_name='__main__', alter_sys=True)\n"
-)
-
 
 def nbgrader_env(extra=None):
     """Environment for nbgrader: the interpreter's bin/ first on PATH (nbgrader runs `alembic`)."""
@@ -26,12 +16,9 @@ def nbgrader_env(extra=None):
     return env
 
 
-def run_nbgrader(*args, timeout=None, check=True, env_extra=None, memory_mb=0, cwd=ROOT):
-    """Run ``nbgrader ARGS`` in ``cwd`` (the course root); return the CompletedProcess.
-
-    ``memory_mb`` caps the address space of the nbgrader process (0: no cap).
-    """
-    command = [sys.executable, "-c", _CAPPED_NBGRADER, str(memory_mb), *args]
+def run_nbgrader(*args, timeout=None, check=True, env_extra=None, cwd=ROOT):
+    """Run ``nbgrader ARGS`` in ``cwd`` (the course root); return the CompletedProcess."""
+    command = [sys.executable, "-m", "nbgrader", *args]
     result = subprocess.run(command, cwd=cwd, env=nbgrader_env(env_extra), capture_output=True,
                             text=True, timeout=timeout)
     if check and result.returncode != 0:

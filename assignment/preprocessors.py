@@ -2,13 +2,11 @@
 execution that records its progress."""
 import copy
 import json
-import os
 import time
 from queue import Empty
 
 import nbformat
 from jupyter_core.utils import ensure_async, run_sync
-
 from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
@@ -92,8 +90,8 @@ def merge_consecutive_streams(outputs):
 class ExecuteRecordingProgress(Execute):
     """nbgrader's Execute, hardened for untrusted notebooks.
 
-    * Before each cell it writes which cell it is about to run to ``progress_file`` (or
-      ``$PA2_PROGRESS_FILE``). When the kernel dies, nbgrader only says so; this file says which
+    * Before each cell it writes which cell it is about to run to ``progress_file``
+      (when set). When the kernel dies, nbgrader only says so; this file says which
       cell killed it, so the grader can grade the notebook again without that cell.
     * A cell gets ``timeout`` seconds, and never more than what is left of the notebook's
       ``notebook_timeout``, so one submission's grading is bounded.
@@ -123,9 +121,8 @@ class ExecuteRecordingProgress(Execute):
         return max(1, min(self.timeout, int(self._deadline - time.monotonic())))
 
     def _record_progress(self, cell, cell_index):
-        path = self.progress_file or os.environ.get("PA2_PROGRESS_FILE")
-        if path:
-            with open(path, "w") as handle:
+        if self.progress_file:
+            with open(self.progress_file, "w") as handle:
                 json.dump({"index": cell_index, "id": cell.get("id"),
                            "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")}, handle)
 

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from assignment import NOTEBOOK, SOURCE_DIR
-from assignment.grade import cell_scores
+from assignment.gradebook import cell_scores
 from assignment.mutants import automatic_cells
 
 from .conftest import hidden_code_lines
