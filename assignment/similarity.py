@@ -78,8 +78,11 @@ def similar_pairs(code, boilerplate, threshold=THRESHOLD):
     pairs = []
     for sim_a, sim_b, file_a, file_b, html_a, html_b, tokens in found:
         a, b = Path(file_a).stem, Path(file_b).stem
-        if a > b:
+        if a > b:  # copydetect's order follows the folder listing: make it alphabetical
             a, b, sim_a, sim_b, html_a, html_b = b, a, sim_b, sim_a, html_b, html_a
+            # and keep its colours by side: the first student's shared code red, the second's green
+            html_a = html_a.replace("'highlight-green'", "'highlight-red'")
+            html_b = html_b.replace("'highlight-red'", "'highlight-green'")
         pairs.append(Pair(a, b, float(sim_a), float(sim_b), int(tokens), html_a, html_b))
     return sorted(pairs, key=lambda p: -max(p.similarity_a, p.similarity_b))
 
