@@ -1,0 +1,42 @@
+"""The benchmark's parts: the class it builds, the bare runs it measures, the ratios it prints."""
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from assignment.bench import HANGING_CELL, build_class, report, run_bare
+
+
+def test_class_mixes_correct_wrong_and_one_hanging_submission():
+    """The class has the size asked for, one submission that hangs, and correct and wrong catalogue entries."""
+    students = build_class(6)
+    assert len(students) == 6, f"expected 6 submissions, got {len(students)}"
+    hanging = [s for s, nb in students.items()
+               if any(c.metadata.get("nbgrader", {}).get("grade_id") == HANGING_CELL and "while True" in c.source
+                      for c in nb.cells)]
+    assert hanging == ["hangs_in_act7"], f"expected one hanging submission, got {hanging}"
+    names = sorted(students)
+    assert any("s000_" in n for n in names) and any("s001_" in n for n in names), f"expected both kinds, got {names}"
+
+
+def test_bare_run_goes_on_after_a_cell_that_hangs(tmp_path):
+    """A bare run interrupts a cell at the time limit and runs the cells after it, as graders do."""
+    path = tmp_path / "hangs.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("while True:\n    pass"),
+                                       new_code_cell("print(x + 1)")]), path)
+    ran = run_bare(path, timeout=2)
+    assert ran.cells[1].outputs[0].ename == "KeyboardInterrupt", f"expected the hang interrupted, got {ran.cells[1].outputs}"
+    assert ran.cells[2].outputs[0].text == "2\n", f"expected the last cell to print 2, got {ran.cells[2].outputs}"
+
+
+def test_report_prints_ratios_against_stock_and_the_ceiling():
+    """The report divides by the same-run figures: stock/this, overhead over the bare class, the ceiling."""
+    figures = {"size": 10, "cores": 2, "machine": "test", "scores_agree": True, "bare_notebook_s": 1.0,
+               "bare_class_s": 100.0, "bare_longest_s": 30.0, "stock_s": 240.0, "stock_autograde_s": 200.0, "stock_feedback_s": 40.0,
+               "project_1_worker_s": 120.0, "project_all_cores_s": 80.0}
+    text = report(figures)
+    for expected in ("2.40 x the bare class", "1.20 x the bare class", "overhead +2.00 s per submission",
+                     "30.0 s): 5.00 s per submission; every core runs at 62% of that speed",
+                     "on every core: 3.00 x", "would be 4.80 x as fast as stock nbgrader"):
+        assert expected in text, f"expected {expected!r} in the report, got:\n{text}"
+    figures["bare_longest_s"] = 60.0  # one notebook longer than half the class: the floor is that notebook
+    text = report(figures)
+    assert "would be 4.00 x as fast" in text, f"expected the longest notebook to set the floor, got:\n{text}"
