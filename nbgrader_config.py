@@ -53,6 +53,10 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# The same pages as nbconvert's HTMLExporter, without its second parse of each page (40% of the
+# export; assignment/exporters.py says why that is safe for the feedback template).
+c.GenerateFeedback.exporter_class = "assignment.exporters.FeedbackHTMLExporter"
+
 # Formgrader shows the source's model answer and grading notes under each manually graded cell.
 # ShowRubric acts only on formgrader's "formgrade" template, never on feedback (template "feedback").
 c.HTMLExporter.preprocessors = ["assignment.rubric.ShowRubric"]

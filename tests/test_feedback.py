@@ -1,7 +1,14 @@
-"""make feedback: after grading by hand, the feedback shows the manual scores and comments."""
+"""Feedback pages: as nbconvert renders them, and after grading by hand (make feedback)."""
 import shutil
 
+from bs4 import BeautifulSoup
+from nbconvert import HTMLExporter
 from nbgrader.api import Gradebook
+from nbgrader.converters import GenerateFeedback
+
+from assignment.exporters import NO_DESCRIPTION
+from assignment.grade_one import run_converter
+from assignment.gradebook import course_config
 
 from .conftest import hidden_code_lines, run_module
 
@@ -24,3 +31,30 @@ def test_feedback_after_manual_grading_shows_the_grades_and_comments(graded_cour
     html = page.read_text()
     assert COMMENT in html and "Score: 1.5 / 2.0" in html
     assert [line for line in hidden_code_lines() if line in html] == []
+
+
+def page_elements(html):
+    """Every element of an HTML page: its tag, its attributes (sorted) and its own text."""
+    return [(tag.name, sorted((k, str(v)) for k, v in tag.attrs.items()), tag.string)
+            for tag in BeautifulSoup(html, "html.parser").find_all(True)]
+
+
+def test_feedback_pages_hold_what_nbconverts_exporter_writes(graded_course, tmp_path):
+    """The course's feedback exporter writes nbconvert's page: same elements, attributes (alt texts too) and text."""
+    course = shutil.copytree(graded_course, tmp_path / "course")
+    page = course / "feedback" / "correct_alternative" / "pa2_clustering" / "clustering.html"
+    pages = {}
+    for label in ("nbconvert", "course"):
+        config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
+        if label == "nbconvert":
+            config.GenerateFeedback.exporter_class = HTMLExporter
+        ok, log = run_converter(GenerateFeedback, config, "correct_alternative")
+        assert ok, log
+        pages[label] = page.read_text()
+    images = pages["nbconvert"].count("<img")
+    assert images >= 5, f"expected the plots of Acts 7-10 as images, got {images}"
+    assert pages["course"].count(f'alt="{NO_DESCRIPTION}"') == images, "expected an alt text on every image"
+    expected, got = page_elements(pages["nbconvert"]), page_elements(pages["course"])
+    first = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+    assert expected == got, (f"expected nbconvert's {len(expected)} elements, got {len(got)}; first difference: "
+                             f"expected {expected[first:first + 1]}, got {got[first:first + 1]}")
