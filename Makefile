@@ -117,7 +117,7 @@ collect: setup
 	$(PYTHON) -m assignment.collect $(ZIP) --roster $(ROSTER)
 
 test: setup browser postgres
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf autograded/*/ feedback/*/ gradebook.db grades.csv .grading
