@@ -34,7 +34,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
-from .gradebook import course_config
+from .gradebook import PRIVATE_GRADEBOOK_FOLDERS, course_config
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
 from .sandbox import bwrap_works
 from .tampering import describe_findings, scan_notebook
@@ -227,6 +227,7 @@ def grade_submission(task, course):
     result = Graded(task.student_id, worker=worker_name())
     kernels, result.sandboxed = kernels_dir()
     work = Path(tempfile.mkdtemp(prefix="pa2-grade-"))
+    PRIVATE_GRADEBOOK_FOLDERS.add(str(work))
     saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR")}
     try:
         home, runtime = work / "course", work / "run"
@@ -276,5 +277,6 @@ def grade_submission(task, course):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        PRIVATE_GRADEBOOK_FOLDERS.discard(str(work))
         shutil.rmtree(work, ignore_errors=True)
         result.seconds = round(time.perf_counter() - started, 2)

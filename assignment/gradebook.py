@@ -4,20 +4,27 @@ nbgrader's ``db_url``: SQLite ``gradebook.db`` in the course root by default, or
 environment variable ``PA2_DB_URL`` (``make ... DB=postgresql://...`` sets it), which
 ``nbgrader_config.py`` passes to formgrader and nbgrader's own commands as well.
 """
+import functools
 import hashlib
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbgrader
+import nbgrader.api
+from alembic.script import ScriptDirectory
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
 from nbgrader.utils import capture_log, parse_utc
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -30,6 +37,36 @@ if os.path.dirname(sys.executable) not in os.environ.get("PATH", "").split(os.pa
     os.environ["PATH"] = nbgrader_env()["PATH"]
 # nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing to a grader.
 warnings.filterwarnings("ignore", category=SAWarning)
+
+
+@functools.cache
+def alembic_head():
+    """The schema version nbgrader stamps into every new gradebook, read in this process.
+
+    nbgrader's ``get_alembic_version`` starts an ``alembic heads`` process for it (2 s, most of
+    the time it takes to create a gradebook); this reads the same head from nbgrader's own
+    migration scripts. ``tests/test_grading.py`` checks that both give the same answer.
+    """
+    return ScriptDirectory(os.path.join(os.path.dirname(nbgrader.__file__), "alembic")).get_current_head()
+
+
+nbgrader.api.get_alembic_version = alembic_head
+
+#: Folders of this process's private, throw-away gradebooks (a worker's copy of the template).
+PRIVATE_GRADEBOOK_FOLDERS = set()
+
+
+@event.listens_for(Engine, "connect")
+def _private_gradebook_without_fsync(connection, record):
+    """A private gradebook lives for one submission and is rebuilt from the template if lost:
+    SQLite need not wait for the disk there (nbgrader commits after every cell). Any other
+    gradebook, the course's above all, keeps SQLite's defaults."""
+    if not PRIVATE_GRADEBOOK_FOLDERS or not isinstance(connection, sqlite3.Connection):
+        return
+    path = connection.execute("PRAGMA database_list").fetchone()[2]
+    if any(path.startswith(folder + os.sep) for folder in PRIVATE_GRADEBOOK_FOLDERS):
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.execute("PRAGMA journal_mode = MEMORY")
 
 
 def db_url(root=ROOT):
