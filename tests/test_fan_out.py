@@ -124,12 +124,18 @@ def test_a_worker_killed_mid_grading_loses_nothing_and_duplicates_nothing(serial
         stop_group(grading)
 
 
+#: Prints without end, 100 MB a second at most: fast enough to fill an 800 MiB worker within
+#: seconds, slow enough that the worker keeps up and the kernel's own memory (capped at 3 GiB,
+#: where it would raise MemoryError instead) never holds a backlog.
+ENDLESS_FLOOD = 'import time\nwhile True:\n    print("x" * 10**6)\n    time.sleep(0.01)'
+
+
 def test_a_submission_that_keeps_killing_workers_fails_and_the_others_go_on(tmp_path):
+    """A notebook whose output outgrows every worker that collects it ends failed; the others are graded."""
     course = class_course(tmp_path / "killer")
-    write(course / "submitted" / "endless_flood",
-          good_notebook(act7_k_means_k2='while True:\n    print("x" * 10**7)'))
+    write(course / "submitted" / "endless_flood", good_notebook(act7_k_means_k2=ENDLESS_FLOOD))
     result = run_module(course, "grade", "--workers", "2", "correct_alternative", "endless_flood",
-                        env={"PA2_WORKER_MEMORY": "1.5GiB"}, timeout=900)
+                        env={"PA2_WORKER_MEMORY": "800MiB"}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
     assert "failed" in rows["endless_flood"] and "killed the worker process every time" in rows["endless_flood"]
