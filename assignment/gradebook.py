@@ -9,7 +9,6 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -29,12 +28,8 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
-from .nbgrader_cli import nbgrader_env
 
 DB_URL_VARIABLE = "PA2_DB_URL"
-# nbgrader 0.9.6 runs `alembic` when it creates a gradebook: this interpreter's bin/ must be on PATH.
-if os.path.dirname(sys.executable) not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = nbgrader_env()["PATH"]
 # nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing to a grader.
 warnings.filterwarnings("ignore", category=SAWarning)
 
@@ -44,8 +39,8 @@ def alembic_head():
     """The schema version nbgrader stamps into every new gradebook, read in this process.
 
     nbgrader's ``get_alembic_version`` starts an ``alembic heads`` process for it (2 s, most of
-    the time it takes to create a gradebook); this reads the same head from nbgrader's own
-    migration scripts. ``tests/test_grading.py`` checks that both give the same answer.
+    the time it takes to create a gradebook, and ``alembic`` on PATH); this reads the same head
+    from nbgrader's own migration scripts. ``tests/test_gradebook.py`` checks that both agree.
     """
     return ScriptDirectory(os.path.join(os.path.dirname(nbgrader.__file__), "alembic")).get_current_head()
 
