@@ -12,9 +12,11 @@ enrolled student; ``student_id`` is the folder name in ``submitted/``).
 * **Moodle** (Grades > Import > CSV file): ``Email address`` (map it to "useremail"), the
   grade column ``<title>`` and ``Feedback`` (map it to the feedback of that grade item).
 
-A student on the roster without a submission, a ``failed`` or ``flagged`` submission, and one
-whose manual grading is not finished get an empty cell, never 0, and are listed on the console
-(``--partial`` exports the points graded so far instead for the last kind). Files are UTF-8,
+A student on the roster without a submission, a ``failed`` submission, and one whose manual
+grading is not finished get an empty cell, never 0, and are listed on the console
+(``--partial`` exports the points graded so far instead for the last kind). A ``flagged``
+submission's score is exported (the verdicts are decided outside the student's kernel, so no
+cheat moves them) and listed on the console for review. Files are UTF-8,
 comma-separated, quoted by the ``csv`` module as RFC 4180 says (fields with commas, quotes or
 line breaks in double quotes, quotes doubled), lines ending in CRLF.
 """
@@ -78,6 +80,8 @@ def grades_for(roster, class_results, test_names=(), partial=False):
             grades.append(Grade(student, "", "", f"manual grading not finished ({result.pending:g} points pending)"))
         else:
             note = f"partial: {result.pending:g} manual points not yet graded" if result.pending else ""
+            if result.status == "flagged":  # the score stands; the scan asks a person to look
+                note = "; ".join(filter(None, [note, f"score exported, {result.reason}"]))
             grades.append(Grade(student, f"{result.score:g}", _feedback(result, test_names), note))
     return grades
 

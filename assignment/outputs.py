@@ -78,7 +78,7 @@ def timed_out_cells(notebook):
 def failed_row(student_id, problem, notes, flag):
     """The row of a submission that could not be scored: empty score, never 0."""
     flagged = [f"flagged for review: {flag}"] if flag else []
-    return GradeRow(student_id, "", "", "flagged" if flag else "failed", "; ".join(flagged + [problem] + notes))
+    return GradeRow(student_id, "", "", "failed", "; ".join([problem] + flagged + notes))
 
 
 def graded_row(url, paths, student_id, notes, flag):

@@ -3,14 +3,15 @@
 * ``tests.csv``: one row per test cell: grade_id, target, points, graded (submissions counted),
   passed, pass_rate, mean_score, discrimination (Pearson correlation of the cell's score with
   the submission's total; empty when either is constant);
-* ``students.csv``: one row per submission (failed and flagged ones without a score);
+* ``students.csv``: one row per submission (failed ones without a score);
 * ``similarity.csv``: pairs of submissions with unusually similar answer code (``similarity.py``);
 * ``report.html``: a score histogram, pass rates per test, the most common failure messages
   per test, failed and flagged submissions, similar pairs and how long grading took.
 
 Scores come from the gradebook, statuses and grading times from the grading records
-(``results.py``). Failed and flagged submissions are listed but never enter the statistics
-(they are not counted as 0). A test counts as passed with full points; a 0-point visible check
+(``results.py``). Failed submissions are listed but never enter the statistics (they are not
+counted as 0). Flagged ones are listed for review and counted: their verdicts were decided
+outside the student's kernel. A test counts as passed with full points; a 0-point visible check
 counts as passed when its cell raised no error in the autograded notebook.
 """
 import argparse
@@ -215,11 +216,11 @@ def render_html(class_results, tests, pairs):
     if counted:
         scores = [r.score for r in counted]
         parts.append("<p>" + html.escape(
-            f"Scores of the {len(counted)} graded submissions (failed and flagged ones left out, "
+            f"Scores of the {len(counted)} graded submissions (failed ones left out, "
             f"not counted as 0): mean {statistics.fmean(scores):.1f}, median "
             f"{statistics.median(scores):g} of {counted[0].max_score:g}; manual points still "
             f"pending for {sum(1 for r in counted if r.pending)}.") + "</p>")
-    unscored = [r for r in class_results if not r.counted]
+    unscored = [r for r in class_results if not r.counted or r.status == "flagged"]
     parts.append("<h2>Failed and flagged submissions</h2>"
                  + (_table(["student_id", "status", "reason"], [(r.student_id, r.status, r.reason) for r in unscored])
                     if unscored else "<p>None.</p>"))

@@ -3,8 +3,9 @@
 What a person decided comes from the gradebook (nbgrader's ``Gradebook`` API at
 ``gradebook.db_url(root)``): every cell's score, so manual grades entered in formgrader count.
 What only the grader knows comes from ``autograded/<student>/grading.json``: ``failed`` (nothing
-could be scored) and ``flagged`` (tampering: a person must look), the reason, and the seconds
-grading took. A failed or flagged submission has no score here, never 0.
+could be scored) and ``flagged`` (the tampering scan found something a person should look at; the
+score stands, since every verdict is decided outside the kernel), the reason, and the seconds
+grading took. A failed submission has no score here, never 0.
 """
 import json
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from . import ASSIGNMENT, NOTEBOOK, ROOT
 from .gradebook import db_url
 
-NOT_SCORED = ("failed", "flagged")
+#: Statuses without a score. A ``flagged`` submission keeps its score: the verdicts are decided
+#: outside the kernel, so the tampering scan only asks a person to look (assignment.tampering).
+NOT_SCORED = ("failed",)
 #: Cells of the grader's own machinery (the hidden reference code), not tests of the student.
 GRADER_PREFIX = "grader_"
 
@@ -25,7 +28,7 @@ class Result:
     """One graded submission.
 
     ``cells`` maps grade_id -> (score, max_score); score is None while the cell waits for a
-    manual grade. ``score`` is None for failed and flagged submissions (never 0).
+    manual grade. ``score`` is None for failed submissions (never 0).
     """
     student_id: str
     status: str
@@ -37,7 +40,7 @@ class Result:
 
     @property
     def counted(self):
-        """Whether the scores may enter class statistics and the LMS (not failed, not flagged)."""
+        """Whether the scores may enter class statistics and the LMS (not failed)."""
         return self.status not in NOT_SCORED and self.score is not None
 
     @property
@@ -72,7 +75,8 @@ def load(root=ROOT):
                 else:
                     result.score = sum(s for s, _ in result.cells.values() if s is not None)
                     result.max_score = sum(m for _, m in result.cells.values())
-                    result.status = "needs_manual_grading" if result.pending else "graded"
+                    if result.status != "flagged":  # a flag stays, for a person to review
+                        result.status = "needs_manual_grading" if result.pending else "graded"
             results.append(result)
     return results
 

@@ -32,16 +32,21 @@ def grades():
     return lms.grades_for(ROSTER, RESULTS, ["t_a", "t_b"])
 
 
-def test_no_submission_failed_flagged_and_unfinished_get_empty_cells_never_zero(grades):
+def test_no_submission_failed_and_unfinished_get_empty_cells_never_zero(grades):
     points = {g.student["student_id"]: g.points for g in grades}
-    assert points == {"nunez": "62.5", "obrien": "", "smith": "0", "absent": "", "tamper": "", "waiting": ""}
-    notes = {g.student["student_id"]: g.note for g in grades if g.points == ""}
+    assert points == {"nunez": "62.5", "obrien": "", "smith": "0", "absent": "", "tamper": "64", "waiting": ""}
+    notes = {g.student["student_id"]: g.note for g in grades}
     assert notes["absent"] == "no submission"
     assert notes["obrien"].startswith("failed: not valid notebook JSON")
-    assert notes["tamper"].startswith("flagged: ")
     assert "16 points pending" in notes["waiting"]
     partial = {g.student["student_id"]: g.points for g in lms.grades_for(ROSTER, RESULTS, partial=True)}
-    assert partial["waiting"] == "40" and partial["tamper"] == "" and partial["obrien"] == ""
+    assert partial["waiting"] == "40" and partial["obrien"] == ""
+
+
+def test_a_flagged_submission_keeps_its_score_and_is_listed_for_review(grades):
+    """The scan is advice: the verdicts were decided outside the kernel, so the score stands."""
+    tamper = next(g for g in grades if g.student["student_id"] == "tamper")
+    assert tamper.points == "64" and "flagged for review: assigns np.isclose" in tamper.note
 
 
 def test_canvas_file_bytes(grades):
@@ -53,7 +58,7 @@ def test_canvas_file_bytes(grades):
         '"O\'Brien-Łukasiewicz, Zoë",102,S2,zobrien,"A, evening",\r\n'
         '"Smith, Alex",103,S3,asmith,B,0\r\n'
         '"Müller, Jürgen",104,S4,jmueller,B,\r\n'
-        '"Lee, Kim",105,S5,klee,B,\r\n'
+        '"Lee, Kim",105,S5,klee,B,64\r\n'
         '"Ng, Bo",106,S6,bng,B,\r\n').encode("utf-8")
 
 
@@ -78,7 +83,7 @@ def test_moodle_file_bytes(grades):
         "zoe@example.edu,,\r\n"
         "alex@example.edu,0,\"0 of 64 points. Checks failed: t_a, t_b.\"\r\n"
         "jm@example.edu,,\r\n"
-        "kim@example.edu,,\r\n"
+        "kim@example.edu,64,64 of 64 points. Every automatic check passed.\r\n"
         "bo@example.edu,,\r\n").encode("utf-8")
 
 

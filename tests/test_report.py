@@ -40,7 +40,7 @@ def test_discrimination_is_the_correlation_and_undefined_for_constants():
     assert report.correlation([0], [3]) is None
 
 
-def test_failed_and_flagged_submissions_are_left_out_of_statistics_not_counted_as_zero():
+def test_failed_submissions_are_left_out_of_statistics_not_counted_as_zero_and_flagged_ones_count():
     cells = [("f_check", "f", 2.0), ("f_sanity", "f", 0.0)]
     class_results = [
         results.Result("a", "graded", "", 10.0, 10.0, {"f_check": (2.0, 2.0), "f_sanity": (0.0, 0.0)}),
@@ -49,11 +49,11 @@ def test_failed_and_flagged_submissions_are_left_out_of_statistics_not_counted_a
         results.Result("d", "flagged", "assigns np.isclose", 10.0, 10.0, {"f_check": (2.0, 2.0)})]
     messages = {"b": {"f_check": "CheckFailed: expected 1, got 2", "f_sanity": "CheckFailed: expected 3, got 4"}}
     check, sanity = report.test_statistics(class_results, cells, messages)
-    assert check.row() == {"grade_id": "f_check", "target": "f", "points": "2", "graded": 2, "passed": 1,
-                           "pass_rate": "0.500", "mean_score": "1.000", "discrimination": "1.000"}
+    assert check.row() == {"grade_id": "f_check", "target": "f", "points": "2", "graded": 3, "passed": 2,
+                           "pass_rate": "0.667", "mean_score": "1.333", "discrimination": "1.000"}
     assert (sanity.row()["passed"], sanity.row()["discrimination"]) == (1, "")  # 0 points: passed = no error
     rows = {r["student_id"]: r for r in report.student_rows(class_results, [check, sanity])}
-    assert rows["c"]["score"] == rows["d"]["score"] == ""
+    assert rows["c"]["score"] == "" and rows["d"]["score"] == "10"
     assert rows["a"]["score"] == "10" and rows["a"]["tests_passed"] == 1
 
 
@@ -112,8 +112,9 @@ def test_report_opens_in_chromium(reported):
     assert width == 1200 and height > 1500  # the whole page, charts and tables included
 
 
-def test_a_flagged_submission_leaves_the_statistics(graded_course, tmp_path):
-    """Mark one graded example flagged in its record: it is listed, and no longer counted."""
+def test_a_flagged_submission_is_listed_for_review_and_still_counted(graded_course, tmp_path):
+    """Mark one graded example flagged in its record: it is listed for review, and its score,
+    decided outside the kernel, still counts."""
     course = tmp_path / "course"
     for part in ("assignment", "release", "submitted", "autograded"):
         shutil.copytree(graded_course / part, course / part)
@@ -124,6 +125,6 @@ def test_a_flagged_submission_leaves_the_statistics(graded_course, tmp_path):
     record_path.write_text(json.dumps(record))
     out = report.build(course)
     students = {r["student_id"]: r for r in read_csv(out / "students.csv")}
-    assert students["untouched_release"]["score"] == "" and students["untouched_release"]["status"] == "flagged"
-    assert {int(t["graded"]) for t in read_csv(out / "tests.csv")} == {len(students) - 1}
+    assert students["untouched_release"]["score"] == "0" and students["untouched_release"]["status"] == "flagged"
+    assert {int(t["graded"]) for t in read_csv(out / "tests.csv")} == {len(students)}
     assert "assigns np.isclose" in (out / "report.html").read_text(encoding="utf-8")
