@@ -144,6 +144,8 @@ def nbgrader_config(course, runtime):
     config.KernelManager.connection_file = str(runtime / "kernel.json")  # not in the shared /tmp
     config.ExecuteRecordingProgress.progress_file = str(runtime / "progress.json")
     config.ExecuteRecordingProgress.notebook_timeout = SUBMISSION_TIMEOUT
+    config.ExecuteRecordingProgress.judge_outside = True  # verdicts in this process, never in the kernel
+    config.ExecuteRecordingProgress.master_notebook = str(course / "source" / ASSIGNMENT / NOTEBOOK)
     return config
 
 

@@ -1,8 +1,10 @@
 """nbgrader preprocessors of this course: shorter outputs, feedback without hidden code, and
-execution that records its progress."""
+execution that records its progress and judges the tests outside the kernel."""
+import asyncio
 import copy
 import json
 import time
+from pathlib import Path
 from queue import Empty
 
 import nbformat
@@ -11,6 +13,9 @@ from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
+
+from .probes import KernelLink, KernelStuck
+from .verdicts import HELPERS_CELL, REFERENCE_CELL, CellTimedOut, Judge, cell_source, judged_cells
 
 
 class ShortenTestTracebacks(Preprocessor):
@@ -58,10 +63,6 @@ class TruncateLongOutputs(Preprocessor):
         return cell, resources
 
 
-class KernelStuck(Exception):
-    """The kernel neither finished a cell nor answered an interrupt in time."""
-
-
 def timeout_output(seconds, stuck=False):
     """The error output of a cell whose time ran out (named as nbgrader names a timeout)."""
     how = ("and ignored the interrupt, so the grader restarted the kernel and ran the earlier cells again"
@@ -100,8 +101,14 @@ class ExecuteRecordingProgress(Execute):
       killed and started again, the cells that ran before are run again to rebuild its state,
       and the stuck cell gets a ``CellTimeoutError``: only that cell loses its points.
     * Runs of printed text are joined into one output, so that outputs do not depend on timing.
+    * With ``judge_outside`` (``make grade`` sets it), every test cell that carries points is
+      judged in this process from ``master_notebook`` (``assignment.verdicts``), never run in the
+      kernel, and the reference code cell is not sent to the kernel at all. Without it (plain
+      ``nbgrader autograde``) the tests run in the kernel, as nbgrader runs them.
     """
 
+    judge_outside = Bool(False, help="judge the test cells outside the kernel").tag(config=True)
+    master_notebook = Unicode("", help="the master notebook the verdicts come from").tag(config=True)
     progress_file = Unicode("", help="file that names the cell being run").tag(config=True)
     notebook_timeout = Integer(1200, help="seconds for the whole notebook").tag(config=True)
     interrupt_grace = Integer(10, help="seconds to wait for an interrupted cell").tag(config=True)
@@ -115,7 +122,56 @@ class ExecuteRecordingProgress(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._ran, self._restarts, self._msg_id = [], 0, None
-        return super().preprocess(nb, resources, km)
+        self._judge, self._master, self._judged_ids = None, None, set()
+        if self.judge_outside:
+            self._master = nbformat.read(self.master_notebook, as_version=4)
+            self._judged_ids = set(judged_cells(self._master))
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if self._judge is not None:
+                self._judge.link.close()
+
+    def _judged_here(self, cell):
+        """'judge' for a test cell judged outside, 'skip' for the reference cell, else None."""
+        if self._master is None or cell.cell_type != "code":
+            return None
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == REFERENCE_CELL:
+            return "skip"
+        return "judge" if grade_id in self._judged_ids else None
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        how = self._judged_here(cell)
+        if how is None:
+            if self._judge is not None:
+                self._judge.notebook_ran()
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        self._record_progress(cell, cell_index)
+        cell.outputs, cell.execution_count = [], None
+        if how == "judge":
+            seconds = self._cell_timeout(cell)
+            loop = asyncio.get_running_loop()
+            try:
+                cell.outputs = await asyncio.to_thread(self._judge_cell, cell.metadata.nbgrader.grade_id, seconds, loop)
+            except CellTimedOut:
+                cell.outputs = [timeout_output(seconds)]
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)  # nbclient binds its own at class creation
+
+    def _judge_cell(self, grade_id, seconds, loop):
+        """Judge one test cell (in a thread, while the event loop stays free for the kernel manager)."""
+        def on_loop(coroutine):
+            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=30)
+
+        if self._judge is None:
+            link = KernelLink(self.km.get_connection_info(session=False), cell_source(self._master, HELPERS_CELL),
+                              interrupt=lambda: on_loop(ensure_async(self.km.interrupt_kernel())),
+                              is_alive=lambda: on_loop(ensure_async(self.km.is_alive())),
+                              grace=self.interrupt_grace)
+            self._judge = Judge(self._master, link, str(Path(self.master_notebook).parent))
+        return self._judge.judge(grade_id, seconds)
 
     def _cell_timeout(self, cell):
         return max(1, min(self.timeout, int(self._deadline - time.monotonic())))
@@ -168,6 +224,8 @@ class ExecuteRecordingProgress(Execute):
         run_sync(self.km.restart_kernel)(now=True)
         self.wait_for_reply(self.kc.kernel_info())
         for index in self._ran:
+            if self._judged_here(self.nb.cells[index]):  # judged outside: nothing to rebuild in the kernel
+                continue
             replay = copy.deepcopy(self.nb.cells[index])
             try:
                 self.execute_cell(replay, index, store_history=False)

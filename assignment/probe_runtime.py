@@ -1,0 +1,244 @@
+"""The probe: the grader's only code inside the student's kernel. It answers requests with data.
+
+The grader (``assignment.probes``) installs this module in the kernel as ``_pa2_probe``, fresh
+before every check it judges, built from three sources run in one namespace: the boundary's
+codec (``assignment/boundary.py``), the checking helpers of the master notebook's
+``checking_helpers`` cell (``run_quietly``, ``CheckFailed``, ...; visible to every student), and
+this file. None of them holds reference code, expected values or verdicts: the probe calls the
+student's code on the inputs it is given, or reads the notebook's variables and the figures it
+showed, and hands back plain data. A student can tamper with all of it; that only changes what
+the kernel reports about the student's own work, which the grader then judges.
+
+Each request comes as JSON text in ``serve(text)``; the answer goes out as one display message
+of type :data:`MIME`. While a student function runs, the names the check swaps for stand-ins
+(``standins``) are bound to forwarders that ask the grader over the kernel's stdin channel (the
+same channel as ``input()``) and return its answer, so the instructor's helpers stay outside.
+"""
+import builtins
+import contextlib
+import copy
+import io
+import json
+import sys
+import sysconfig
+import warnings
+
+import numpy as np
+
+if "encode" not in globals():  # outside the kernel (tests, tools): the codec from the package
+    from assignment.boundary import decode, dumps, encode, loads_json  # noqa: F401
+
+#: The display type of the probe's answers, and the prefix of its stdin requests.
+MIME = "application/x-pa2-probe+json"
+STANDIN_PROMPT = "\x00pa2-standin\x00"
+REQUEST_PROMPT = "\x00pa2-request\x00"
+#: Code of the probe itself, never counted as the student's.
+PROBE_FILE = "<pa2-probe>"
+_LIBRARIES = tuple(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")) + ("<frozen", PROBE_FILE)
+_stash = {}
+
+
+def _namespace():
+    return get_ipython().user_ns  # noqa: F821 (the kernel's IPython shell)
+
+
+def _publish(answer):
+    get_ipython().display_pub.publish(data={MIME: json.dumps(answer, separators=(",", ":"))})  # noqa: F821
+
+
+def _failure(error):
+    return {"ok": False, "error": type(error).__name__[:80], "message": str(error)[:20000]}
+
+
+def _ask_grader(name, args, kwargs):
+    """A stand-in's call: send it to the grader, return its answer or raise its error.
+
+    While a stashed call is timed, the answer to the same request is kept, so that repeated
+    timings measure the student's code rather than the transfer of large arrays.
+    """
+    request = json.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs))})
+    if _stash.get("memo", (None,))[0] == request:
+        return copy.deepcopy(_stash["memo"][1])
+    reply = json.loads(get_ipython().kernel.raw_input(STANDIN_PROMPT + request))  # noqa: F821
+    if reply.get("ok"):
+        value = decode(reply["value"])
+        if "memo" in _stash:
+            _stash["memo"] = (request, copy.deepcopy(value))
+        return value
+    error = getattr(builtins, str(reply.get("error")), None)
+    if not (isinstance(error, type) and issubclass(error, Exception)):
+        error = type(str(reply.get("error", "Error")), (Exception,), {})
+    raise error(reply.get("message", ""))
+
+
+def _forwarder(name):
+    def standin(*args, **kwargs):
+        return _ask_grader(name, args, kwargs)
+    standin.__name__ = standin.__qualname__ = name
+    return standin
+
+
+@contextlib.contextmanager
+def _standins(names):
+    """Bind each of ``names`` in the notebook to a forwarder to the grader, for the block only."""
+    namespace, missing = _namespace(), object()
+    saved = {name: namespace.get(name, missing) for name in names}
+    namespace.update({name: _forwarder(name) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def _function(name):
+    value = _namespace().get(name)
+    if not callable(value):
+        raise NameError(f"name {name!r} is not defined")
+    return value
+
+
+def _get(request):
+    namespace = _namespace()
+    if request["name"] not in namespace:
+        return {"kind": "missing"}
+    value = namespace[request["name"]]
+    if callable(value) and not isinstance(value, np.ndarray):
+        return {"kind": "callable"}
+    return {"kind": "value", "value": encode(value)}
+
+
+def _call(request):
+    """Call a student function through the notebook's ``run_quietly``, as the tests always did."""
+    _stash.clear()
+    func, args, kwargs = _function(request["name"]), decode(request["args"]), decode(request["kwargs"])
+    with _standins(request.get("standins", [])):
+        try:
+            value = run_quietly(func, *args, copy_inputs=request.get("copy_inputs", True), **kwargs)  # noqa: F821
+        except CheckFailed as error:  # noqa: F821
+            return {**_failure(error), "warnings": list(run_quietly.warnings)}  # noqa: F821
+    answer = {"ok": True, "value": encode(value), "warnings": list(run_quietly.warnings)}  # noqa: F821
+    if not request.get("copy_inputs", True):  # the check looks at what the call did to its inputs
+        answer["args"] = encode(list(args))
+    return answer
+
+
+def _count_lines(request):
+    """How many lines of notebook code (not library code, not the probe) the call executes."""
+    func, args = _function(request["name"]), decode(request["args"])
+    count = [0]
+
+    def count_lines(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+        return count_lines
+
+    def on_call(frame, event, arg):
+        return None if frame.f_code.co_filename.startswith(_LIBRARIES) else count_lines
+
+    previous = sys.gettrace()
+    with _standins(request.get("standins", [])), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        sys.settrace(on_call)
+        try:
+            func(*args)
+        finally:
+            sys.settrace(previous)
+    return {"ok": True, "lines": count[0]}
+
+
+def _stash_call(request):
+    _stash.clear()
+    _stash.update(name=request["name"], args=decode(request["args"]), standins=request.get("standins", []),
+                  memo=(None, None))
+    return {"ok": True}
+
+
+def _run_stashed(request):
+    """One call of the stashed function on the stashed arguments; the grader times the request."""
+    func = _function(_stash["name"])
+    with _standins(_stash["standins"]), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        func(*_stash["args"])
+    return {"ok": True}
+
+
+def _floats_or_empty(values):
+    try:
+        return np.ravel(np.asarray(np.ma.getdata(values), dtype=float))
+    except (TypeError, ValueError):
+        return None
+
+
+def _rgba(colour):
+    from matplotlib.colors import to_rgba
+    try:
+        return np.array(to_rgba(colour), dtype=float)
+    except (TypeError, ValueError):
+        return np.zeros(4)
+
+
+def _texts(legend):
+    return None if legend is None else [str(t.get_text()) for t in legend.get_texts()]
+
+
+def _describe_axes(ax):
+    lines = []
+    for line in ax.get_lines():
+        x, y = _floats_or_empty(line.get_xdata()), _floats_or_empty(line.get_ydata())
+        if x is None:
+            x, y = (np.ravel(column) for column in np.asarray(line.get_xydata(), dtype=float).T)
+        lines.append({"x": x, "y": y if y is not None else np.zeros(0), "label": str(line.get_label()),
+                      "markerfacecolor": _rgba(line.get_markerfacecolor())})
+    collections = []
+    for artist in ax.collections:
+        offsets = _floats_or_empty(artist.get_offsets())
+        collections.append({
+            "offsets": None if offsets is None else np.asarray(artist.get_offsets(), dtype=float),
+            "facecolors": np.asarray(artist.get_facecolors(), dtype=float).reshape(-1, 4),
+            "edgecolors": np.asarray(artist.get_edgecolors(), dtype=float).reshape(-1, 4),
+            "label": str(artist.get_label())})
+    images = []
+    for image in ax.get_images():
+        array = image.get_array()
+        images.append(np.asarray(array, dtype=float) if array is not None and np.size(array) <= 4096 else None)
+    return {"lines": lines, "collections": collections, "images": images,
+            "xlabel": str(ax.get_xlabel()), "ylabel": str(ax.get_ylabel()),
+            "titles": {loc: str(ax.get_title(loc)) for loc in ("center", "left", "right")},
+            "legend": _texts(ax.get_legend())}
+
+
+def _describe_figure(figure):
+    return {"axes": [_describe_axes(ax) for ax in figure.axes], "suptitle": str(figure.get_suptitle()),
+            "legends": [_texts(legend) for legend in figure.legends]}
+
+
+def _figures(request):
+    """Every cell the notebook recorded (the start of its source) with the figures it showed."""
+    cells = []
+    for source, figures in list(_namespace().get("shown_figures", [])):
+        cells.append([str(source).lstrip()[:200], [_describe_figure(figure) for figure in figures]])
+    return {"ok": True, "cells": encode(cells)}
+
+
+OPERATIONS = {"get": _get, "call": _call, "count_lines": _count_lines, "stash": _stash_call,
+              "run_stashed": _run_stashed, "figures": _figures}
+
+
+def serve(text):
+    """Answer the grader's request ``text`` (JSON; None: ask for it on stdin) with one display
+    message of type MIME. A request may carry ``seed``: NumPy's generator is seeded first."""
+    try:
+        request = json.loads(text if text is not None else get_ipython().kernel.raw_input(REQUEST_PROMPT))  # noqa: F821
+        if request.get("seed") is not None:
+            np.random.seed(int(request["seed"]))
+        answer = OPERATIONS[request["op"]](request)
+    except KeyboardInterrupt:  # the grader's interrupt: its time ran out
+        raise
+    except BaseException as error:  # a student function that raised, exited or was stopped
+        answer = _failure(error)
+    _publish(answer)

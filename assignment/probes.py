@@ -1,0 +1,225 @@
+"""The grader's end of the probe: requests to the student's kernel, answers read as hostile data.
+
+:class:`KernelLink` talks to the kernel nbgrader is running, over a client of its own (its own
+session, so the kernel's stdin requests come back to it). For every check it judges, the grader
+first installs the probe (``assignment/probe_runtime.py``) afresh, then sends requests: call
+this student function on these inputs, read this variable, describe the figures shown. Each
+answer must be exactly one display message of the probe's type, in reply to that request, and
+readable by ``assignment.boundary`` within its limits; anything else is a :class:`ProbeFailed`
+with a message for the student. While a student function runs, the kernel may ask for a
+stand-in's answer (an instructor's helper swapped in for the check): the link answers only the
+stand-ins the running check has declared, computing them here, outside the kernel.
+
+Time is kept here too: every request has a deadline (the cell's time, or a check's own limit).
+When it passes, the kernel is interrupted; a kernel that ignores the interrupt for
+``grace`` seconds raises :class:`KernelStuck`, so that the cell loses its points and the kernel
+is restarted, as for any cell.
+"""
+import ast
+import json
+import time
+from pathlib import Path
+
+import zmq
+from IPython.core.inputtransformer2 import TransformerManager
+from jupyter_client import BlockingKernelClient
+from nbclient.exceptions import DeadKernelError
+
+from . import boundary
+from .probe_runtime import MIME, REQUEST_PROMPT, STANDIN_PROMPT
+
+RUNTIME_FILES = (Path(__file__).with_name("boundary.py"), Path(__file__).with_name("probe_runtime.py"))
+
+
+class ProbeFailed(Exception):
+    """The kernel gave no readable answer to a request (the check fails with this message)."""
+
+
+class KernelStuck(Exception):
+    """The kernel neither finished a request nor answered an interrupt in time."""
+
+
+class TimeUp(Exception):
+    """A request ran past its deadline and the kernel was interrupted; ``limit`` is the deadline's owner."""
+
+    def __init__(self, limit):
+        super().__init__(limit)
+        self.limit = limit
+
+
+def helper_definitions(source):
+    """The definitions of a notebook cell: its imports, functions, classes and constant
+    assignments, without the statements that act on the IPython shell (hooks, magics, seeds).
+
+    Both sides use the checking helpers of the master notebook this way: the probe in the
+    kernel, and the verdicts in the grader.
+    """
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    keep = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+            keep.append(node)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List, ast.Tuple)):
+            keep.append(node)
+    return ast.unparse(ast.Module(body=keep, type_ignores=[]))
+
+
+def runtime_source(helpers_source):
+    """The probe's source: the boundary's codec, the checking helpers, the probe's requests."""
+    return "\n\n".join([RUNTIME_FILES[0].read_text(), helper_definitions(helpers_source),
+                        RUNTIME_FILES[1].read_text()])
+
+
+INSTALL = '''def __pa2_install(source):
+    import sys, types
+    module = types.ModuleType("_pa2_probe")
+    exec(compile(source, "{file}", "exec"), module.__dict__)
+    sys.modules["_pa2_probe"] = module
+__pa2_install({source!r})
+del __pa2_install'''
+
+
+class _BoundedContext(zmq.Context):
+    """Sockets that drop any message bigger than the boundary's limit before it is read."""
+
+    def socket(self, *args, **kwargs):
+        socket = super().socket(*args, **kwargs)
+        socket.setsockopt(zmq.MAXMSGSIZE, boundary.MAX_TEXT + 2**20)
+        return socket
+
+
+class KernelLink:
+    """Requests to a running kernel and their answers.
+
+    Parameters
+    ----------
+    connection_info : dict
+        The kernel's connection info (without a session: the link makes its own).
+    helpers_source : str
+        The master notebook's ``checking_helpers`` cell, for the probe.
+    interrupt, is_alive : callables
+        Interrupt the kernel; tell whether its process lives.
+    grace : float
+        Seconds an interrupted kernel has to answer before it counts as stuck.
+    """
+
+    def __init__(self, connection_info, helpers_source, interrupt, is_alive, grace=10):
+        self.client = BlockingKernelClient(context=_BoundedContext())
+        self.client.load_connection_info(connection_info)
+        self.client.start_channels(hb=False)
+        self.interrupt, self.is_alive, self.grace = interrupt, is_alive, grace
+        self.install_code = INSTALL.format(file="<pa2-probe>", source=runtime_source(helpers_source))
+        self.deadlines = []  # (time, owner): the request stops at the earliest
+        self.standins = {}   # name -> grader-side function, while a check swaps it in
+        self.answered = 0    # stand-in requests answered in this check
+        self.installed, self.pending = False, None
+
+    def close(self):
+        self.client.stop_channels()
+        self.client.context.destroy(linger=0)
+
+    # -- requests -------------------------------------------------------------------------
+    def install(self):
+        """Install the probe in the kernel (again after a restart, or when the notebook broke it)."""
+        self._execute(self.install_code, expect_answer=False)
+        self.installed = True
+
+    def request(self, op, **fields):
+        """Send request ``op``; return the probe's answer (a dict) or raise :class:`ProbeFailed`.
+
+        A request too long to send as code comes through the stdin channel when the probe asks.
+        A probe that is missing or broken is installed again, and the request sent once more.
+        """
+        text = json.dumps({"op": op, **fields}, separators=(",", ":"))
+        code = (f"__import__('sys').modules['_pa2_probe'].serve({text!r})" if len(text) <= 4096 else
+                "__import__('sys').modules['_pa2_probe'].serve(None)")
+        if not self.installed:
+            self.install()
+        try:
+            self.pending = text
+            answer = self._execute(code, expect_answer=True)
+        except ProbeFailed:
+            self.install()
+            self.pending = text
+            answer = self._execute(code, expect_answer=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("ok", True), bool):
+            raise ProbeFailed("the kernel's answer is not a record")
+        return answer
+
+    def timed_request(self, op, **fields):
+        """:meth:`request`, and the wall-clock seconds it took, measured here."""
+        start = time.perf_counter()
+        answer = self.request(op, **fields)
+        return answer, time.perf_counter() - start
+
+    # -- the exchange with the kernel -----------------------------------------------------
+    def _execute(self, code, expect_answer):
+        msg_id = self.client.execute(code, silent=True, store_history=False, allow_stdin=True)
+        poller = zmq.Poller()
+        channels = {self.client.shell_channel.socket: self.client.shell_channel,
+                    self.client.iopub_channel.socket: self.client.iopub_channel,
+                    self.client.stdin_channel.socket: self.client.stdin_channel}
+        for socket in channels:
+            poller.register(socket, zmq.POLLIN)
+        reply, idle, answers, interrupted, last_check = None, False, [], None, time.monotonic()
+        while reply is None or not idle:
+            now = time.monotonic()
+            deadline, _, owner = min(self.deadlines, default=(float("inf"), 0, None))
+            if interrupted is None and now > deadline:
+                interrupted = (now, owner)
+                self.interrupt()
+            if interrupted is not None and now > interrupted[0] + self.grace:
+                raise KernelStuck()
+            if now - last_check > 1:
+                last_check = now
+                if not self.is_alive():
+                    raise DeadKernelError("Kernel died")
+            for socket, _ in poller.poll(timeout=200):
+                msg = channels[socket].get_msg(timeout=0)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                kind = msg["msg_type"]
+                if socket is self.client.shell_channel.socket and kind == "execute_reply":
+                    reply = msg["content"]
+                elif kind == "status" and msg["content"].get("execution_state") == "idle":
+                    idle = True
+                elif kind == "display_data" and MIME in msg["content"].get("data", {}):
+                    answers.append(msg["content"]["data"][MIME])
+                elif kind == "input_request":
+                    self.client.input(self._standin_answer(msg["content"].get("prompt", "")))
+        if interrupted is not None:
+            raise TimeUp(interrupted[1])
+        if reply.get("status") != "ok":
+            raise ProbeFailed(f"the kernel raised {str(reply.get('ename'))[:80]}: {str(reply.get('evalue'))[:300]}")
+        if not expect_answer:
+            return None
+        if len(answers) != 1:
+            raise ProbeFailed(f"expected one answer from the kernel, got {len(answers)}")
+        try:
+            return boundary.loads_json(answers[0])
+        except boundary.BoundaryError as error:
+            raise ProbeFailed(f"the kernel's answer is not readable: {error}") from None
+
+    def _standin_answer(self, prompt):
+        """The answer to a stdin request from the kernel: the pending request for the probe, or
+        a stand-in's answer (JSON text), computed here."""
+        if prompt == REQUEST_PROMPT and self.pending is not None:
+            text, self.pending = self.pending, None
+            return text
+        if not isinstance(prompt, str) or not prompt.startswith(STANDIN_PROMPT):
+            return ""  # the student's own input(): an empty line
+        try:
+            request = boundary.loads_json(prompt[len(STANDIN_PROMPT):])
+            name = request.get("name") if isinstance(request, dict) else None
+            if name not in self.standins:
+                raise ProbeFailed(f"{str(name)[:80]} is not a stand-in of this check")
+            self.answered += 1
+            if self.answered > 10000:
+                raise ProbeFailed("too many stand-in calls in one check")
+            args, kwargs = boundary.decode(request.get("args")), boundary.decode(request.get("kwargs"))
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ProbeFailed("malformed stand-in arguments")
+            value = self.standins[name](*args, **kwargs)
+            return json.dumps({"ok": True, "value": boundary.encode(value)}, separators=(",", ":"))
+        except Exception as error:  # whatever goes wrong is the student's call's error, never ours
+            return json.dumps({"ok": False, "error": type(error).__name__, "message": str(error)[:2000]})

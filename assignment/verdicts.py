@@ -1,0 +1,343 @@
+"""Verdicts outside the kernel: the master notebook's test cells, run in the grader's process.
+
+Every test cell that carries points is judged here, never in the student's kernel. The cell's
+code, as the master notebook holds it, runs in a namespace of the grader's own
+(:class:`VerdictNamespace`) built from the master's ``checking_helpers`` and
+``grader_reference_code`` cells, so the reference code and the expected values never enter the
+kernel. Where the code names something of the notebook, the namespace asks the kernel through
+the probe (``assignment.probes``):
+
+* a function of the notebook (``compute_sq_dists``) becomes a :class:`KernelFunction`; calling it
+  through ``run_quietly`` runs the student's code in the kernel on the inputs sent, and brings back
+  what it returned, what it did to its inputs, its warnings, or the error it raised;
+* a variable (``losst``, ``assoc``) is read as data; the figures shown (``shown_figures``) come
+  back as plain data and are rebuilt by ``assignment.figures``;
+* ``_grader.reference_helpers(...)`` swaps an instructor's helper in for the student's for the
+  calls inside the block: the kernel gets forwarders that ask the grader, which answers here;
+* ``_grader.seed(n)`` seeds NumPy's generator in the kernel (and here, for the stand-ins);
+* the vectorisation checks count the student's lines in the kernel and time its calls from
+  here, on a clock the kernel cannot touch.
+
+The verdict is the cell's output: nothing (or what the check printed) when it passes, a
+``CheckFailed: ... expected ..., got ...`` error when it fails, which nbgrader scores as ever.
+"""
+import builtins
+import contextlib
+import io
+import itertools
+import os
+import time
+import traceback
+import warnings
+
+import nbformat
+
+from . import boundary
+from .figures import Unreadable, figure_log
+from .probes import ProbeFailed, TimeUp, helper_definitions
+
+HELPERS_CELL = "checking_helpers"
+REFERENCE_CELL = "grader_reference_code"
+
+
+def judged_cells(master):
+    """grade_id -> source of every test cell of ``master`` that carries points."""
+    judged = {}
+    for cell in master.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if (cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+                and (meta.get("points") or 0) > 0):
+            judged[meta["grade_id"]] = cell.source
+    return judged
+
+
+def cell_source(master, grade_id):
+    return next(c.source for c in master.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+class CellTimedOut(Exception):
+    """The judged cell ran out of its time (the kernel was interrupted and answered)."""
+
+
+class KernelFunction:
+    """A function of the student's notebook, called in the kernel through the probe."""
+
+    def __init__(self, judge, name):
+        self.judge, self.__name__ = judge, name
+
+    def __repr__(self):
+        return f"<function {self.__name__}>"
+
+    def __call__(self, *args, **kwargs):
+        return self.judge.call(self, args, kwargs, copy_inputs=True)
+
+
+class KernelFigures:
+    """``shown_figures`` of the notebook: read from the kernel when the check iterates over it."""
+
+    def __init__(self, judge):
+        self.judge, self.log = judge, None
+
+    def __iter__(self):
+        if self.log is None:  # read once until the notebook runs another cell
+            answer = self.judge.request("figures", what="the figures the notebook showed")
+            self.judge.raise_failure(answer)
+            try:
+                self.log = figure_log(boundary.decode(answer.get("cells")))
+            except (boundary.BoundaryError, Unreadable) as error:
+                raise self.judge.failure(f"the figures the notebook showed: expected a readable record, got {error}")
+        return iter(self.log)
+
+
+class VerdictNamespace(dict):
+    """The globals of the judged cells: the grader's names first, then the notebook's, read
+    from the kernel on first use (builtins stay Python's own)."""
+
+    def __init__(self, judge):
+        super().__init__()
+        self.judge, self.fetched, self.functions = judge, {}, {}  # values; functions and missing names
+
+    def __missing__(self, name):
+        if hasattr(builtins, name) or name.startswith("__"):
+            raise KeyError(name)
+        if name not in self.fetched and name not in self.functions:
+            value = self.judge.fetch(name)
+            (self.functions if isinstance(value, KernelFunction) or value is _MISSING else self.fetched)[name] = value
+        value = self.functions[name] if name in self.functions else self.fetched[name]
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+_MISSING = object()
+
+
+def _write_back(target, value):
+    """Make the grader's argument ``target`` what the call left in the kernel (``value``)."""
+    try:
+        if hasattr(target, "shape") and hasattr(value, "shape"):
+            if target.shape != value.shape:
+                target.resize(value.shape, refcheck=False)
+            target[...] = value
+        elif isinstance(target, list) and isinstance(value, list):
+            target[:] = value
+        elif isinstance(target, dict) and isinstance(value, dict):
+            target.clear()
+            target.update(value)
+    except (TypeError, ValueError):
+        if hasattr(target, "fill"):
+            target.fill(0)  # changed beyond what the grader can mirror: it is certainly not unchanged
+
+
+class Judge:
+    """Judges the test cells of one notebook, outside its kernel.
+
+    Parameters
+    ----------
+    master : nbformat.NotebookNode
+        The master notebook (source of every test, helper and reference).
+    link : assignment.probes.KernelLink
+        The running kernel.
+    data_dir : str
+        The folder of the assignment's data files (the tests load them by name).
+    """
+
+    def __init__(self, master, link, data_dir):
+        self.master, self.link, self.data_dir = master, link, data_dir
+        self.seed = None
+        self.sources = judged_cells(master)
+        self._counter = itertools.count()
+        self.ns = VerdictNamespace(self)
+        with self._in_data_dir():
+            exec(compile(helper_definitions(cell_source(master, HELPERS_CELL)), f"<{HELPERS_CELL}>", "exec"), self.ns)
+            exec(compile(cell_source(master, REFERENCE_CELL), f"<{REFERENCE_CELL}>", "exec"), self.ns)
+        self._install_overrides()
+
+    # -- the grader's versions of the helpers that reach into the notebook ------------------
+    def _install_overrides(self):
+        ns = self.ns
+        local_run, local_lines, local_time = ns["run_quietly"], ns["_notebook_lines_run"], ns["_best_time"]
+
+        def run_quietly(func, *args, copy_inputs=True, **kwargs):
+            if isinstance(func, KernelFunction):
+                return self.call(func, args, kwargs, copy_inputs=copy_inputs)
+            return local_run(func, *args, copy_inputs=copy_inputs, **kwargs)  # NumPy's own, on notebook data
+
+        @contextlib.contextmanager
+        def time_limit(seconds):
+            owner = object()
+            entry = (time.monotonic() + seconds, next(self._counter), owner)
+            self.link.deadlines.append(entry)
+            try:
+                yield
+            except TimeUp as up:
+                if up.limit is not owner:
+                    raise
+                raise ns["CallTimedOut"]() from None
+            finally:
+                if entry in self.link.deadlines:
+                    self.link.deadlines.remove(entry)
+
+        @contextlib.contextmanager
+        def reference_helpers(**replacements):
+            saved = dict(self.link.standins)
+            self.link.standins.update(replacements)
+            try:
+                yield
+            finally:
+                self.link.standins.clear()
+                self.link.standins.update(saved)
+
+        def notebook_lines_run(func, *args):
+            if not isinstance(func, KernelFunction):
+                return local_lines(func, *args)
+            answer = self.request("count_lines", what=f"{func.__name__}: the lines it runs", name=func.__name__,
+                                  args=boundary.encode(list(args)), standins=sorted(self.link.standins))
+            self.raise_failure(answer)
+            lines = answer.get("lines")
+            if type(lines) is not int or lines < 0:
+                raise self.failure(f"{func.__name__}: expected a count of the lines it runs, got {lines!r:.80}")
+            return lines
+
+        def best_time(func, *args, repeat=5):
+            if not isinstance(func, KernelFunction):
+                return local_time(func, *args, repeat=repeat)
+            self.raise_failure(self.request("stash", what=f"{func.__name__}: its inputs", name=func.__name__,
+                                             args=boundary.encode(list(args)), standins=sorted(self.link.standins)))
+            best = float("inf")
+            for _ in range(repeat):
+                answer, seconds = self.link.timed_request("run_stashed", seed=None)
+                self.raise_failure(answer)
+                best = min(best, seconds)
+            return best
+
+        def seed(value):
+            ns["np"].random.seed(value)  # here, for the stand-ins
+            self.seed = int(value)       # in the kernel, just before its next request
+
+        self.figures = KernelFigures(self)
+        ns.update(run_quietly=run_quietly, time_limit=time_limit, _reference_helpers=reference_helpers,
+                  _notebook_lines_run=notebook_lines_run, _best_time=best_time, shown_figures=self.figures)
+        ns["run_quietly"].warnings = []
+        ns["_grader"].reference_helpers = reference_helpers
+        ns["_grader"].seed = seed
+
+    # -- requests -------------------------------------------------------------------------
+    def failure(self, message):
+        return self.ns["CheckFailed"](message)
+
+    def notebook_ran(self):
+        """The notebook ran a cell of its own: what was read from it may have changed."""
+        self.ns.fetched.clear()
+        self.ns.functions.clear()
+        self.figures.log = None
+
+    def request(self, op, what, **fields):
+        """The probe's answer to ``op``; a check failure naming ``what`` when there is none.
+        Any request but a read may run student code, which may change what was read."""
+        if op not in ("get", "figures"):
+            self.ns.fetched.clear()
+        seed, self.seed = self.seed, None
+        try:
+            return self.link.request(op, seed=seed, **fields)
+        except ProbeFailed as problem:
+            raise self.failure(f"{what}: expected an answer from the notebook's kernel, got none ({problem})") from None
+
+    def raise_failure(self, answer):
+        """Raise the error a request's answer reports (as the kernel named it), if any."""
+        if answer.get("ok"):
+            return
+        name, message = str(answer.get("error", "Error"))[:80], str(answer.get("message", ""))
+        if name == "CheckFailed":
+            raise self.failure(message)
+        error = getattr(builtins, name, None)
+        if not (isinstance(error, type) and issubclass(error, Exception)):
+            error = type(name if name.isidentifier() else "Error", (Exception,), {})
+        raise error(message)
+
+    def fetch(self, name):
+        """The notebook's ``name``: a :class:`KernelFunction`, its value, or ``_MISSING``."""
+        answer = self.request("get", what=f"the notebook's {name}", name=name)
+        kind = answer.get("kind")
+        if kind == "missing":
+            return _MISSING
+        if kind == "callable":
+            return KernelFunction(self, name)
+        try:
+            return boundary.decode(answer.get("value"))
+        except boundary.BoundaryError as error:
+            raise self.failure(f"the notebook's {name}: expected readable data, got {error}") from None
+
+    def call(self, func, args, kwargs, copy_inputs):
+        """``run_quietly(func, *args, **kwargs)`` in the kernel: its value, or its failure raised here."""
+        answer = self.request("call", what=f"{func.__name__}(...)", name=func.__name__,
+                              args=boundary.encode(list(args)), kwargs=boundary.encode(dict(kwargs)),
+                              copy_inputs=copy_inputs, standins=sorted(self.link.standins))
+        caught = answer.get("warnings", [])
+        self.ns["run_quietly"].warnings = ([str(w)[:500] for w in caught[:100]]
+                                           if isinstance(caught, list) else ["(unreadable warnings)"])
+        self.raise_failure(answer)
+        try:
+            value = boundary.decode(answer.get("value"))
+            after = boundary.decode(answer["args"]) if not copy_inputs else None
+        except (boundary.BoundaryError, KeyError) as error:
+            raise self.failure(f"{func.__name__}(...): expected a readable result, got {error}") from None
+        if after is not None:
+            for target, changed in zip(args, after if isinstance(after, list) else []):
+                _write_back(target, changed)
+        return value
+
+    # -- judging one cell -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _in_data_dir(self):
+        here = os.getcwd()
+        os.chdir(self.data_dir)
+        try:
+            yield
+        finally:
+            os.chdir(here)
+
+    def judge(self, grade_id, seconds):
+        """Run the test cell ``grade_id`` here; return its outputs (nbformat output nodes).
+
+        Raises :class:`CellTimedOut` when the cell's ``seconds`` ran out, and lets the link's
+        ``KernelStuck`` and nbclient's ``DeadKernelError`` through (the caller handles them).
+        """
+        self.link.standins.clear()
+        self.link.answered = 0
+        cell_deadline = (time.monotonic() + seconds, next(self._counter), "cell")
+        self.link.deadlines[:] = [cell_deadline]
+        printed, errors = io.StringIO(), io.StringIO()
+        outputs = []
+        try:
+            with self._in_data_dir(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    exec(compile(self.sources[grade_id], f"<test cell {grade_id}>", "exec"), self.ns)
+                except TimeUp as up:
+                    if up.limit == "cell":
+                        raise CellTimedOut() from None
+                    raise
+                except Exception as error:  # the check failed: that is its verdict
+                    outputs.append(_error_output(error))
+        finally:
+            self.link.deadlines.clear()
+            self.link.standins.clear()
+        streams = [nbformat.v4.new_output("stream", name=name, text=stream.getvalue())
+                   for name, stream in (("stdout", printed), ("stderr", errors)) if stream.getvalue()]
+        return streams + outputs
+
+
+def _error_output(error):
+    """An nbformat error output for ``error``, its traceback cut to the check's own frames."""
+    name, message = type(error).__name__, str(error)
+    frames = [line for line in traceback.format_exception(error) if "<test cell" in line or "<grader_reference" in line]
+    return nbformat.v4.new_output("error", ename=name, evalue=message,
+                                  traceback=frames[-20:] + [f"{name}: {message}"])

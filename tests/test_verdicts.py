@@ -1,0 +1,142 @@
+"""Verdicts outside the kernel: the kernel holds no reference code, stand-ins answer only their
+check, speed is measured on the grader's clock, and whatever the kernel answers, a check fails
+with a message rather than raising in the grader or passing."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assignment import SOURCE_DIR, boundary
+from assignment.mutants import reference_answers
+from assignment.verdicts import Judge, judged_cells
+
+from .judging import MASTER, JudgedKernel
+
+ANSWERS = reference_answers()
+FUNCTIONS = [ANSWERS[g] for g in ("fixed_sum_prod", "compute_sq_dists", "update_centroids",
+                                  "associate_centroids", "rand_init", "k_means")]
+#: Names of the instructor's reference code (grader_reference_code): none may reach the kernel.
+REFERENCE_NAMES = ("_grader", "_ref_compute_sq_dists", "_ref_update_centroids", "_ref_associate_centroids",
+                   "_ref_rand_init", "_lloyd_trajectory", "_allowed_lengths", "_check_elbow_plot",
+                   "_check_cluster_scatters", "_reference_helpers", "_measure_vectorised")
+FUNCTION_CHECKS = [g for g in judged_cells(MASTER) if not g.startswith("act") and "vectorised" not in g
+                   and not g.startswith("take_along")]
+
+SNOOP = '''
+import gc as _gc, sys as _sys, types as _types
+SEEN = set()
+def _snoop():
+    frame = _sys._getframe(1)
+    while frame is not None:
+        SEEN.update(frame.f_globals)
+        SEEN.update(frame.f_locals)
+        frame = frame.f_back
+    SEEN.update(getattr(o, "__name__", "") for o in _gc.get_objects() if isinstance(o, _types.FunctionType))
+    SEEN.update(_sys.modules)
+for _name in ("compute_sq_dists", "update_centroids", "associate_centroids", "rand_init", "k_means"):
+    def _wrap(func):
+        def snooping(*args, **kwargs):
+            _snoop()
+            return func(*args, **kwargs)
+        snooping.__name__ = func.__name__
+        return snooping
+    globals()[_name] = _wrap(globals()[_name])
+'''
+
+
+@pytest.fixture(scope="module")
+def correct_kernel():
+    with JudgedKernel("import numpy as np", *FUNCTIONS, SNOOP) as kernel:
+        yield kernel
+
+
+def test_a_correct_notebook_passes_every_function_check_judged_outside(correct_kernel):
+    failed = {g: correct_kernel.verdict(g) for g in FUNCTION_CHECKS}
+    assert {g: o for g, o in failed.items() if o} == {}
+
+
+def test_the_kernel_never_holds_reference_code_not_even_during_a_check(correct_kernel):
+    for grade_id in FUNCTION_CHECKS:
+        correct_kernel.verdict(grade_id)
+    seen = json.loads(correct_kernel.run("import json; print(json.dumps(sorted(SEEN)))"))
+    assert len(seen) > 100, "the snooping student functions were called"
+    assert [name for name in REFERENCE_NAMES if name in seen] == []
+    everything = correct_kernel.run(
+        "import gc, types\n"
+        "names = {getattr(o, '__name__', '') for o in gc.get_objects() if isinstance(o, (types.FunctionType, type))}\n"
+        "texts = [o for o in gc.get_objects() if isinstance(o, str) and 'def _ref_' in o]\n"
+        "print(sorted(n for n in names if n.startswith('_ref_') or n in ('_lloyd_trajectory', '_allowed_lengths')), len(texts))")
+    assert everything.strip() == "[] 0"
+
+
+def test_a_stand_in_answers_only_during_its_own_check(correct_kernel):
+    """A student who keeps the forwarder that stood in for compute_sq_dists gets nothing from it
+    after that check, nor in a check that swaps in other helpers."""
+    correct_kernel.run(ANSWERS["associate_centroids"].replace(
+        "def associate_centroids(X, W):", "def associate_centroids(X, W):\n    global CAPTURED\n    CAPTURED = compute_sq_dists"))
+    assert correct_kernel.verdict("associate_centroids_worked_example") == []
+    assert correct_kernel.run("print(compute_sq_dists is CAPTURED, CAPTURED.__name__)").split() == ["False", "compute_sq_dists"]
+    reply = correct_kernel.kc.execute_interactive("CAPTURED(np.zeros((2, 2)), np.zeros((1, 2)))",
+                                                  allow_stdin=False, timeout=30)
+    assert reply["content"]["status"] == "error"
+    correct_kernel.run("def k_means(X, k, max_iters=50, eps=1e-5):\n    return CAPTURED(X, X[:k]), [0.0]")
+    try:
+        [error] = correct_kernel.verdict("k_means_calls_helpers_in_order")
+        assert "compute_sq_dists is not a stand-in of this check" in error.evalue, error.evalue
+    finally:
+        correct_kernel.run(ANSWERS["associate_centroids"], ANSWERS["k_means"], SNOOP)
+
+
+def test_vectorisation_is_timed_on_the_graders_clock():
+    """A loop over the points that hides itself from the line count in the kernel (tracing turned
+    off, the kernel's clock frozen) is still too slow on the grader's clock."""
+    loop = ('import sys, time\n'
+            'sys.settrace = lambda *a: None\n'
+            'time.perf_counter = time.monotonic = lambda: 0.0\n'
+            'def compute_sq_dists(X, W):\n'
+            '    return np.array([[float(np.sum((x - w) ** 2)) for w in W] for x in X])\n')
+    with JudgedKernel("import numpy as np", loop) as kernel:
+        [error] = kernel.verdict("compute_sq_dists_vectorised")
+    assert error.ename == "CheckFailed" and "100000 points: expected at most" in error.evalue, error.evalue
+
+
+class HostileLink:
+    """A kernel link whose every answer is ``answer`` (what a broken or forged probe could send)."""
+
+    def __init__(self, answer):
+        self.answer, self.standins, self.deadlines, self.answered = answer, {}, [], 0
+
+    def request(self, op, **fields):
+        return self.answer
+
+    def timed_request(self, op, **fields):
+        return self.answer, 0.0
+
+
+ANSWERS_FROM_A_BROKEN_KERNEL = st.one_of(
+    st.dictionaries(st.sampled_from(["ok", "kind", "value", "cells", "lines", "warnings", "error", "message", "args"]),
+                    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20), st.floats(),
+                              st.lists(st.integers(), max_size=3),
+                              st.sampled_from([{"t": "ndarray", "v": "AAAA"}, {"t": "int", "v": "5"},
+                                               {"t": "list", "v": []}, {"t": "opaque", "type": "x", "repr": "y"},
+                                               {"t": "float", "v": "nan"}])),
+                    max_size=6),
+    st.just({"ok": True, "kind": "value", "value": boundary.encode(np.zeros((3, 2)))}),
+    st.just({"ok": True, "kind": "callable", "value": boundary.encode(np.full((2, 2), np.nan))}),
+)
+CHECKED = ["compute_sq_dists_matches_cdist", "update_centroids_empty_cluster", "associate_centroids_worked_example",
+           "rand_init_uses_np_random", "k_means_matches_lloyd", "compute_sq_dists_vectorised", "act8_k1_losses",
+           "act8_plot_legend", "act7_scatter_plots", "act9_digit_images"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ANSWERS_FROM_A_BROKEN_KERNEL, st.sampled_from(CHECKED))
+def test_whatever_the_kernel_answers_the_check_fails_with_a_message_and_the_grader_goes_on(answer, grade_id):
+    judge = Judge(MASTER, HostileLink(answer), str(SOURCE_DIR))
+    outputs = judge.judge(grade_id, seconds=30)
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert errors, f"{grade_id} passed on the answer {answer!r}"
+    assert errors[0].evalue, errors[0]
+
