@@ -22,9 +22,13 @@ GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--schedule
 
 all: grade
 
-$(VENV)/.installed: requirements.txt
+## The pinned packages, then the course tooling itself (pyproject.toml) in editable mode: every
+## program of the venv (dask scheduler and workers, nbgrader, jupyter, pytest) imports `assignment`
+## from this clone, with no PYTHONPATH. setuptools (pinned) builds it, without a network.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
 setup: $(VENV)/.installed sandbox exchange
@@ -79,7 +83,7 @@ feedback: setup
 
 ## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
 worker: setup
-	PYTHONPATH=$(CURDIR) $(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1
+	$(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1
 
 ## Stock nbgrader against this grader on a class of N submissions (default 40): prints the ratios.
 bench: setup release
