@@ -18,7 +18,7 @@ WORKERS   ?=
 SCHEDULER ?=
 GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-.PHONY: all setup sandbox postgres worker bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
+.PHONY: all setup sandbox postgres scheduler worker bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
 
 all: grade
 
@@ -81,9 +81,18 @@ grade: release
 feedback: setup
 	$(PYTHON) -m assignment.feedback
 
+## The scheduler of a grading cluster, on one host that the grading machines and the coordinator
+## reach at HOST:PORT (README: Grading on several machines). A submission that kills 3 workers in a
+## row is given up, as on the local cluster (2 allowed failures: ALLOWED_FAILURES in assignment/fan_out.py).
+HOST ?=
+PORT ?= 8786
+scheduler: setup
+	DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2 $(BIN)/dask scheduler $(if $(HOST),--host $(HOST)) --port $(PORT) --no-dashboard
+
 ## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
 worker: setup
-	$(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1
+	@test -n "$(SCHEDULER)" || { echo "usage: make worker SCHEDULER=tcp://host:8786"; exit 2; }
+	$(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1 --no-dashboard
 
 ## Stock nbgrader against this grader on a class of N submissions (default 40): prints the ratios.
 bench: setup release
