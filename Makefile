@@ -18,7 +18,7 @@ WORKERS   ?=
 SCHEDULER ?=
 GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-.PHONY: all setup sandbox postgres scheduler worker bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
+.PHONY: all setup sandbox postgres scheduler worker check-cluster bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
 
 all: grade
 
@@ -73,9 +73,16 @@ examples: setup
 	$(PYTHON) -m assignment.examples
 
 ## Autograde everything in submitted/ on every core (or the cluster at SCHEDULER), write
-## feedback/ and grades.csv, print a summary.
-grade: release
+## feedback/ and grades.csv, print a summary. With SCHEDULER the cluster is checked first, so that
+## a machine that cannot grade stops the run before release or grading write anything.
+grade: $(if $(SCHEDULER),check-cluster) release
 	$(PYTHON) -m assignment.grade $(GRADE_FLAGS)
+
+## Whether the scheduler and every worker at SCHEDULER run this grader (same assignment/ files);
+## else one message naming each machine that cannot and what to run there, and exit status 2.
+check-cluster: setup
+	@test -n "$(SCHEDULER)" || { echo "usage: make check-cluster SCHEDULER=tcp://host:8786"; exit 2; }
+	$(PYTHON) -m assignment.fan_out $(SCHEDULER)
 
 ## After grading by hand in formgrader: write every student's feedback again from the gradebook.
 feedback: setup

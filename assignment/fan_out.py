@@ -21,7 +21,7 @@ import hashlib
 import logging
 import os
 import subprocess
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import dask
@@ -168,7 +168,17 @@ def check_cluster(client, scheduler, wait=WORKER_WAIT):
 @contextmanager
 def checked_client(scheduler=None, workers=None):
     """A :func:`dask_client` whose cluster :func:`check_cluster` has found able to grade."""
-    with dask_client(scheduler, workers) as client:
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_client(scheduler, workers))
+        except OSError as error:  # no scheduler there, or not reachable from here
+            if not scheduler:
+                raise
+            host, port = get_address_host_port(scheduler)
+            raise ClusterProblem(f"cannot reach the scheduler at {scheduler} ({error}); nothing was sent or written.\n"
+                                 f"  On {host}, in its clone of this repository: `make setup`, then "
+                                 f"`make scheduler HOST={host} PORT={port}`; and {host}:{port} must be "
+                                 "reachable from this machine.") from None
         check_cluster(client, scheduler or client.scheduler.address)
         yield client
 
@@ -225,3 +235,27 @@ def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=
                 on_result(task, graded)
                 future.release()
                 bar.update()
+
+
+def main(argv=None):
+    """``python -m assignment.fan_out tcp://host:8786`` (``make check-cluster``): check the cluster
+    at that address; print what it runs, or the machines that cannot grade (exit status 2)."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description="Check that every machine of a grading cluster runs this grader.")
+    parser.add_argument("scheduler", help="the scheduler's address, e.g. tcp://10.0.0.5:8786")
+    args = parser.parse_args(argv)
+    try:
+        with checked_client(args.scheduler) as client:
+            workers = client.scheduler_info()["workers"]
+    except ClusterProblem as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    hosts = sorted({get_address_host(address) for address in workers})
+    print(f"the grading cluster at {args.scheduler} can grade: the scheduler and {len(workers)} workers "
+          f"(on {', '.join(hosts)}) run this grader (assignment/ version {CODE_VERSION})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
