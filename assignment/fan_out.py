@@ -2,11 +2,13 @@
 
 * With no scheduler address, a local Dask cluster starts with one single-threaded worker
   process per core (``workers`` sets another number): nothing to set up.
-* With ``scheduler="tcp://host:8786"`` the same tasks go to a running cluster: ``dask scheduler``
-  on one host and ``dask worker`` on each grading machine (which has the course repository and
-  its environment). Nothing is shared but the messages: each worker receives the course files
-  once (a task whose result the scheduler can make again on another worker) and each
-  submission's files with its task, and sends back a :class:`Graded` result.
+* With ``scheduler="tcp://host:8786"`` the same tasks go to a running cluster: ``make scheduler``
+  on one host and ``make worker`` on each grading machine (each in a clone of the course
+  repository after ``make setup``, which installs this package in its venv, so that the
+  scheduler and the workers can unpickle the tasks). Nothing is shared but the messages: each
+  worker receives the course files once (a task whose result the scheduler can make again on
+  another worker) and each submission's files with its task, and sends back a :class:`Graded`
+  result.
 * A worker that dies mid-grading (killed, out of memory) loses nothing: the scheduler runs its
   tasks again elsewhere. A submission that kills ``allowed_failures + 1`` workers in a row ends
   ``failed`` with that reason, and the others go on.
@@ -17,10 +19,12 @@
   cannot stops the run with one :class:`ClusterProblem` naming it and saying what to run there,
   rather than a ``failed`` result for every student.
 """
+import argparse
 import hashlib
 import logging
 import os
 import subprocess
+import sys
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
@@ -240,8 +244,6 @@ def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=
 def main(argv=None):
     """``python -m assignment.fan_out tcp://host:8786`` (``make check-cluster``): check the cluster
     at that address; print what it runs, or the machines that cannot grade (exit status 2)."""
-    import argparse
-    import sys
     parser = argparse.ArgumentParser(description="Check that every machine of a grading cluster runs this grader.")
     parser.add_argument("scheduler", help="the scheduler's address, e.g. tcp://10.0.0.5:8786")
     args = parser.parse_args(argv)
