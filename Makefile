@@ -18,13 +18,17 @@ WORKERS   ?=
 SCHEDULER ?=
 GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-.PHONY: all setup sandbox postgres worker bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
+.PHONY: all setup sandbox postgres scheduler worker check-cluster bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
 
 all: grade
 
-$(VENV)/.installed: requirements.txt
+## The pinned packages, then the course tooling itself (pyproject.toml) in editable mode: every
+## program of the venv (dask scheduler and workers, nbgrader, jupyter, pytest) imports `assignment`
+## from this clone, with no PYTHONPATH. setuptools (pinned) builds it, without a network.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
 setup: $(VENV)/.installed sandbox exchange
@@ -69,17 +73,33 @@ examples: setup
 	$(PYTHON) -m assignment.examples
 
 ## Autograde everything in submitted/ on every core (or the cluster at SCHEDULER), write
-## feedback/ and grades.csv, print a summary.
-grade: release
+## feedback/ and grades.csv, print a summary. With SCHEDULER the cluster is checked first, so that
+## a machine that cannot grade stops the run before release or grading write anything.
+grade: $(if $(SCHEDULER),check-cluster) release
 	$(PYTHON) -m assignment.grade $(GRADE_FLAGS)
+
+## Whether the scheduler and every worker at SCHEDULER run this grader (same assignment/ files);
+## else one message naming each machine that cannot and what to run there, and exit status 2.
+check-cluster: setup
+	@test -n "$(SCHEDULER)" || { echo "usage: make check-cluster SCHEDULER=tcp://host:8786"; exit 2; }
+	$(PYTHON) -m assignment.fan_out $(SCHEDULER)
 
 ## After grading by hand in formgrader: write every student's feedback again from the gradebook.
 feedback: setup
 	$(PYTHON) -m assignment.feedback
 
+## The scheduler of a grading cluster, on one host that the grading machines and the coordinator
+## reach at HOST:PORT (README: Grading on several machines). A submission that kills 3 workers in a
+## row is given up, as on the local cluster (2 allowed failures: ALLOWED_FAILURES in assignment/fan_out.py).
+HOST ?=
+PORT ?= 8786
+scheduler: setup
+	DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2 $(BIN)/dask scheduler $(if $(HOST),--host $(HOST)) --port $(PORT) --no-dashboard
+
 ## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
 worker: setup
-	PYTHONPATH=$(CURDIR) $(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1
+	@test -n "$(SCHEDULER)" || { echo "usage: make worker SCHEDULER=tcp://host:8786"; exit 2; }
+	$(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1 --no-dashboard
 
 ## Stock nbgrader against this grader on a class of N submissions (default 40): prints the ratios.
 bench: setup release

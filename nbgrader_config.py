@@ -2,12 +2,12 @@
 
 The course root is this folder: source/, release/, submitted/, autograded/ and feedback/
 sit beside this file. The gradebook is SQLite gradebook.db here unless PA2_DB_URL names another.
+The `assignment.*` classes named below are the course tooling, which `make setup` installs in the
+venv (pyproject.toml), so nbgrader finds them wherever it runs.
 """
 import os
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)  # makes the `assignment` package importable for the preprocessor below
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 

@@ -6,7 +6,9 @@ The flow, one module per step:
    saved result matches the current files (and the course) is not graded again;
 2. fan out (``assignment.fan_out``): the tasks go to Dask workers, one per core by default or
    on a cluster (``--scheduler``), each running one submission's pipeline
-   (``assignment.grade_one``: repair, tampering scan, sandboxed nbgrader autograde, feedback);
+   (``assignment.grade_one``: repair, tampering scan, sandboxed nbgrader autograde, feedback).
+   A cluster is checked first, before the gradebook is touched: a machine that cannot run this
+   grader stops the run with one message (exit status 2), and nothing is written;
 3. gradebook (``assignment.gradebook``): this process alone records each result in the
    gradebook (SQLite, or PostgreSQL with ``DB=``) as it arrives;
 4. outputs (``assignment.outputs``): autograded notebooks, feedback HTML,
@@ -17,11 +19,12 @@ import argparse
 import hashlib
 import os
 import sys
+from contextlib import ExitStack
 
 import nbformat
 
 from . import ASSIGNMENT, ROOT
-from .fan_out import grade_many
+from .fan_out import ClusterProblem, checked_client, grade_many
 from .grade_one import Task, course_bundle
 from .gradebook import db_url, ensure_assignment, save_autograded, template_gradebook
 from .outputs import (GradeRow, course_paths, failed_row, format_table, graded_row, load_record,
@@ -58,7 +61,16 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
     ``workers`` local worker processes (default: one per core), or the Dask cluster at
     ``scheduler``. A student whose saved result matches the current files is not graded
     again unless ``force``; their row is read again from the gradebook (manual grades).
+    Raises :class:`ClusterProblem`, having written nothing, when a machine of the cluster at
+    ``scheduler`` cannot grade.
     """
+    with ExitStack() as stack:
+        # the cluster is checked before anything is written: a machine that cannot grade stops the run here
+        client = stack.enter_context(checked_client(scheduler)) if scheduler else None
+        return _grade_all(students, feedback, progress, force, root, workers, scheduler, client)
+
+
+def _grade_all(students, feedback, progress, force, root, workers, scheduler, client):
     paths, url = course_paths(root), db_url(root)
     ensure_assignment(url, root)
     course = course_bundle(root, template_gradebook(root, paths["cache"]))
@@ -91,7 +103,7 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
         save_record(paths, task.student_id, make_record(stamps[task.student_id], row, graded))
         rows[task.student_id] = row
 
-    grade_many(tasks, course, keep, scheduler=scheduler, workers=workers, progress=progress)
+    grade_many(tasks, course, keep, scheduler=scheduler, workers=workers, progress=progress, client=client)
     if unsandboxed:
         print(f"warning: bubblewrap (bwrap) was not usable where {len(unsandboxed)} submissions were graded: "
               "student code ran without a sandbox (memory cap only); see the README", file=sys.stderr)
@@ -108,8 +120,12 @@ def main(argv=None):
     parser.add_argument("--scheduler", default=os.environ.get("SCHEDULER") or None,
                         help="address of a running Dask scheduler, e.g. tcp://host:8786 (env SCHEDULER)")
     args = parser.parse_args(argv)
-    rows = grade_all(args.students or None, feedback=not args.no_feedback, force=args.force,
-                     workers=args.workers, scheduler=args.scheduler)
+    try:
+        rows = grade_all(args.students or None, feedback=not args.no_feedback, force=args.force,
+                         workers=args.workers, scheduler=args.scheduler)
+    except ClusterProblem as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     paths = course_paths(ROOT)
     if not args.students:
         write_grades(rows, paths["grades"])

@@ -15,7 +15,6 @@ import time
 import pytest
 from distributed import Client
 
-from assignment import ROOT
 from assignment.nbgrader_cli import nbgrader_env
 
 from .conftest import CLASS_STUDENTS, class_course, run_module, snapshot
@@ -60,7 +59,7 @@ def dask_cluster(tmp_path):
     process group (a "machine" that can be killed whole)."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = nbgrader_env({"PYTHONPATH": str(ROOT)})
+    env = nbgrader_env()  # the workers import the grader installed in the venv (make setup)
     dask = os.path.join(os.path.dirname(sys.executable), "dask")
     commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
     commands += [[dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"]
