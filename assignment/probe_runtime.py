@@ -9,8 +9,9 @@ student's code on the inputs it is given, or reads the notebook's variables and 
 showed, and hands back plain data. A student can tamper with all of it; that only changes what
 the kernel reports about the student's own work, which the grader then judges.
 
-Each request comes as JSON text in ``serve(text)``; the answer goes out as one display message
-of type :data:`MIME`. While a student function runs, the names the check swaps for stand-ins
+The grader starts ``serve_loop()`` for each check: it asks for requests (JSON) over the kernel's
+stdin channel and sends each answer as the prompt of its next ask. While a student function
+runs, the names the check swaps for stand-ins
 (``standins``) are bound to forwarders that ask the grader over the kernel's stdin channel (the
 same channel as ``input()``) and return its answer, so the instructor's helpers stay outside.
 """
@@ -28,10 +29,12 @@ import numpy as np
 if "encode" not in globals():  # outside the kernel (tests, tools): the codec from the package
     from assignment.boundary import decode, dumps, encode, loads_json  # noqa: F401
 
-#: The display type of the probe's answers, and the prefix of its stdin requests.
-MIME = "application/x-pa2-probe+json"
+#: The prompts of the probe's stdin requests: a stand-in's call, the first ask for a request,
+#: an answer (with the ask for the next request), and the reply that ends the loop.
 STANDIN_PROMPT = "\x00pa2-standin\x00"
 REQUEST_PROMPT = "\x00pa2-request\x00"
+ANSWER_PROMPT = "\x00pa2-answer\x00"
+DONE = ""
 #: Code of the probe itself, never counted as the student's.
 PROBE_FILE = "<pa2-probe>"
 _LIBRARIES = tuple(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")) + ("<frozen", PROBE_FILE)
@@ -40,10 +43,6 @@ _stash = {}
 
 def _namespace():
     return get_ipython().user_ns  # noqa: F821 (the kernel's IPython shell)
-
-
-def _publish(answer):
-    get_ipython().display_pub.publish(data={MIME: json.dumps(answer, separators=(",", ":"))})  # noqa: F821
 
 
 def _failure(error):
@@ -59,7 +58,11 @@ def _ask_grader(name, args, kwargs):
     request = json.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs))})
     if _stash.get("memo", (None,))[0] == request:
         return copy.deepcopy(_stash["memo"][1])
-    reply = json.loads(get_ipython().kernel.raw_input(STANDIN_PROMPT + request))  # noqa: F821
+    # the stand-in draws from this kernel's generator, as the helper it replaces would
+    rng = json.dumps(encode(np.random.get_state()))
+    reply = json.loads(get_ipython().kernel.raw_input(STANDIN_PROMPT + request[:-1] + ',"rng":' + rng + "}"))  # noqa: F821
+    if "rng" in reply:
+        np.random.set_state(decode(reply["rng"]))
     if reply.get("ok"):
         value = decode(reply["value"])
         if "memo" in _stash:
@@ -104,11 +107,11 @@ def _function(name):
 def _get(request):
     namespace = _namespace()
     if request["name"] not in namespace:
-        return {"kind": "missing"}
+        return {"ok": True, "kind": "missing"}
     value = namespace[request["name"]]
-    if callable(value) and not isinstance(value, np.ndarray):
-        return {"kind": "callable"}
-    return {"kind": "value", "value": encode(value)}
+    if callable(value):
+        return {"ok": True, "kind": "callable"}
+    return {"ok": True, "kind": "value", "value": encode(value)}
 
 
 def _call(request):
@@ -164,6 +167,15 @@ def _run_stashed(request):
     with _standins(_stash["standins"]), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         func(*_stash["args"])
+    return {"ok": True}
+
+
+def _mark(request):
+    """Record a judged test cell in the notebook's figure record, as running it here would have:
+    the plot checks find the figures shown between two cells by their first lines."""
+    record = _namespace().get("shown_figures")
+    if hasattr(record, "append"):
+        record.append((str(request["first_line"]), []))
     return {"ok": True}
 
 
@@ -226,19 +238,27 @@ def _figures(request):
 
 
 OPERATIONS = {"get": _get, "call": _call, "count_lines": _count_lines, "stash": _stash_call,
-              "run_stashed": _run_stashed, "figures": _figures}
+              "run_stashed": _run_stashed, "figures": _figures, "mark": _mark}
 
 
-def serve(text):
-    """Answer the grader's request ``text`` (JSON; None: ask for it on stdin) with one display
-    message of type MIME. A request may carry ``seed``: NumPy's generator is seeded first."""
+def answer(text):
+    """The answer (a dict) to the grader's request ``text`` (JSON). A request may carry
+    ``seed``: NumPy's generator is seeded first."""
     try:
-        request = json.loads(text if text is not None else get_ipython().kernel.raw_input(REQUEST_PROMPT))  # noqa: F821
+        request = json.loads(text)
         if request.get("seed") is not None:
             np.random.seed(int(request["seed"]))
-        answer = OPERATIONS[request["op"]](request)
+        return OPERATIONS[request["op"]](request)
     except KeyboardInterrupt:  # the grader's interrupt: its time ran out
         raise
     except BaseException as error:  # a student function that raised, exited or was stopped
-        answer = _failure(error)
-    _publish(answer)
+        return _failure(error)
+
+
+def serve_loop():
+    """Answer the grader's requests until it sends DONE. Everything goes over the kernel's stdin
+    channel: the loop asks for a request, and sends each answer as the prompt of its next ask."""
+    ask = get_ipython().kernel.raw_input  # noqa: F821
+    text = ask(REQUEST_PROMPT)
+    while text != DONE:
+        text = ask(ANSWER_PROMPT + json.dumps(answer(text), separators=(",", ":")))

@@ -1,12 +1,13 @@
 """The grader's end of the probe: requests to the student's kernel, answers read as hostile data.
 
 :class:`KernelLink` talks to the kernel nbgrader is running, over a client of its own (its own
-session, so the kernel's stdin requests come back to it). For every check it judges, the grader
-first installs the probe (``assignment/probe_runtime.py``) afresh, then sends requests: call
-this student function on these inputs, read this variable, describe the figures shown. Each
-answer must be exactly one display message of the probe's type, in reply to that request, and
-readable by ``assignment.boundary`` within its limits; anything else is a :class:`ProbeFailed`
-with a message for the student. While a student function runs, the kernel may ask for a
+session, so the kernel's stdin requests come back to it). The grader installs the probe
+(``assignment/probe_runtime.py``) once, and again whenever it is missing or broken, then sends
+requests: call this student function on these inputs, read this variable, describe the figures
+shown. For each check the probe runs a serving loop over the kernel's stdin channel (the channel
+of ``input()``), which costs far less per request than an execution; each answer must come as
+the probe's prompt, within that loop's execution, readable by ``assignment.boundary`` within its
+limits; anything else is a :class:`ProbeFailed` with a message for the student. While a student function runs, the kernel may ask for a
 stand-in's answer (an instructor's helper swapped in for the check): the link answers only the
 stand-ins the running check has declared, computing them here, outside the kernel.
 
@@ -20,13 +21,14 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import zmq
 from IPython.core.inputtransformer2 import TransformerManager
 from jupyter_client import BlockingKernelClient
 from nbclient.exceptions import DeadKernelError
 
 from . import boundary
-from .probe_runtime import MIME, REQUEST_PROMPT, STANDIN_PROMPT
+from .probe_runtime import ANSWER_PROMPT, DONE, REQUEST_PROMPT, STANDIN_PROMPT
 
 RUNTIME_FILES = (Path(__file__).with_name("boundary.py"), Path(__file__).with_name("probe_runtime.py"))
 
@@ -109,10 +111,11 @@ class KernelLink:
         self.client.start_channels(hb=False)
         self.interrupt, self.is_alive, self.grace = interrupt, is_alive, grace
         self.install_code = INSTALL.format(file="<pa2-probe>", source=runtime_source(helpers_source))
-        self.deadlines = []  # (time, owner): the request stops at the earliest
+        self.deadlines = []  # (time, counter, owner): a request stops at the earliest
         self.standins = {}   # name -> grader-side function, while a check swaps it in
         self.answered = 0    # stand-in requests answered in this check
-        self.installed, self.pending = False, None
+        self.installed = False
+        self.serving = None  # msg_id of the probe's serving loop, while it waits for a request
 
     def close(self):
         self.client.stop_channels()
@@ -121,47 +124,71 @@ class KernelLink:
     # -- requests -------------------------------------------------------------------------
     def install(self):
         """Install the probe in the kernel (again after a restart, or when the notebook broke it)."""
-        self._execute(self.install_code, expect_answer=False)
+        self.finish()
+        self._exchange(self.client.execute(self.install_code, silent=True, store_history=False, allow_stdin=False))
         self.installed = True
 
     def request(self, op, **fields):
         """Send request ``op``; return the probe's answer (a dict) or raise :class:`ProbeFailed`.
 
-        A request too long to send as code comes through the stdin channel when the probe asks.
-        A probe that is missing or broken is installed again, and the request sent once more.
+        Requests go to the probe's serving loop over the stdin channel: the loop asks for a
+        request, and sends each answer as the prompt of its next ask. A probe that is missing or
+        broken is installed again, and the request sent once more.
         """
         text = json.dumps({"op": op, **fields}, separators=(",", ":"))
-        code = (f"__import__('sys').modules['_pa2_probe'].serve({text!r})" if len(text) <= 4096 else
-                "__import__('sys').modules['_pa2_probe'].serve(None)")
         if not self.installed:
             self.install()
         try:
-            self.pending = text
-            answer = self._execute(code, expect_answer=True)
+            answer = self._send(text)
         except ProbeFailed:
             self.install()
-            self.pending = text
-            answer = self._execute(code, expect_answer=True)
-        if not isinstance(answer, dict) or not isinstance(answer.get("ok", True), bool):
+            answer = self._send(text)
+        if not isinstance(answer, dict) or type(answer.get("ok")) is not bool:
             raise ProbeFailed("the kernel's answer is not a record")
         return answer
 
-    def timed_request(self, op, **fields):
-        """:meth:`request`, and the wall-clock seconds it took, measured here."""
-        start = time.perf_counter()
-        answer = self.request(op, **fields)
-        return answer, time.perf_counter() - start
+    def finish(self):
+        """End the serving loop (at the end of a check): the notebook's next cell needs the kernel."""
+        for _ in range(3):
+            if self.serving is None:
+                return
+            msg_id, self.serving = self.serving, None
+            self.client.input(DONE)
+            if self._exchange(msg_id) is not None:  # it asked again instead of stopping
+                self.serving = msg_id
+        self.serving = None
+        raise KernelStuck()  # a probe the notebook made deaf to DONE: restart the kernel
 
     # -- the exchange with the kernel -----------------------------------------------------
-    def _execute(self, code, expect_answer):
-        msg_id = self.client.execute(code, silent=True, store_history=False, allow_stdin=True)
+    def _send(self, text):
+        if self.serving is None:
+            msg_id = self.client.execute("__import__('sys').modules['_pa2_probe'].serve_loop()",
+                                         silent=True, store_history=False, allow_stdin=True)
+            ready = self._exchange(msg_id)
+            if ready != REQUEST_PROMPT:
+                raise ProbeFailed("the probe did not ask for a request")
+            self.serving = msg_id
+        msg_id, self.serving = self.serving, None
+        self.client.input(text)
+        prompt = self._exchange(msg_id)
+        if prompt is None:
+            raise ProbeFailed("the probe stopped before it answered")
+        self.serving = msg_id
+        try:
+            return boundary.loads_json(prompt[len(ANSWER_PROMPT):])
+        except boundary.BoundaryError as error:
+            raise ProbeFailed(f"the kernel's answer is not readable: {error}") from None
+
+    def _exchange(self, msg_id):
+        """Wait for the kernel, working on ``msg_id``, to ask for the next request (return that
+        prompt) or to finish (return None), answering stand-ins and keeping the deadlines."""
         poller = zmq.Poller()
         channels = {self.client.shell_channel.socket: self.client.shell_channel,
                     self.client.iopub_channel.socket: self.client.iopub_channel,
                     self.client.stdin_channel.socket: self.client.stdin_channel}
         for socket in channels:
             poller.register(socket, zmq.POLLIN)
-        reply, idle, answers, interrupted, last_check = None, False, [], None, time.monotonic()
+        reply, idle, interrupted, last_check = None, False, None, time.monotonic()
         while reply is None or not idle:
             now = time.monotonic()
             deadline, _, owner = min(self.deadlines, default=(float("inf"), 0, None))
@@ -183,29 +210,21 @@ class KernelLink:
                     reply = msg["content"]
                 elif kind == "status" and msg["content"].get("execution_state") == "idle":
                     idle = True
-                elif kind == "display_data" and MIME in msg["content"].get("data", {}):
-                    answers.append(msg["content"]["data"][MIME])
                 elif kind == "input_request":
-                    self.client.input(self._standin_answer(msg["content"].get("prompt", "")))
+                    prompt = msg["content"].get("prompt", "")
+                    if interrupted is None and isinstance(prompt, str) and (
+                            prompt == REQUEST_PROMPT or prompt.startswith(ANSWER_PROMPT)):
+                        return prompt
+                    self.client.input(self._standin_answer(prompt))
         if interrupted is not None:
             raise TimeUp(interrupted[1])
         if reply.get("status") != "ok":
             raise ProbeFailed(f"the kernel raised {str(reply.get('ename'))[:80]}: {str(reply.get('evalue'))[:300]}")
-        if not expect_answer:
-            return None
-        if len(answers) != 1:
-            raise ProbeFailed(f"expected one answer from the kernel, got {len(answers)}")
-        try:
-            return boundary.loads_json(answers[0])
-        except boundary.BoundaryError as error:
-            raise ProbeFailed(f"the kernel's answer is not readable: {error}") from None
+        return None
 
     def _standin_answer(self, prompt):
-        """The answer to a stdin request from the kernel: the pending request for the probe, or
-        a stand-in's answer (JSON text), computed here."""
-        if prompt == REQUEST_PROMPT and self.pending is not None:
-            text, self.pending = self.pending, None
-            return text
+        """The answer to a stand-in's request from the kernel (JSON text), computed here; an
+        empty line for any other prompt (the student's own ``input()``)."""
         if not isinstance(prompt, str) or not prompt.startswith(STANDIN_PROMPT):
             return ""  # the student's own input(): an empty line
         try:
@@ -219,7 +238,9 @@ class KernelLink:
             args, kwargs = boundary.decode(request.get("args")), boundary.decode(request.get("kwargs"))
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ProbeFailed("malformed stand-in arguments")
+            np.random.set_state(boundary.decode(request.get("rng")))  # the kernel's generator, here
             value = self.standins[name](*args, **kwargs)
-            return json.dumps({"ok": True, "value": boundary.encode(value)}, separators=(",", ":"))
+            return json.dumps({"ok": True, "value": boundary.encode(value),
+                               "rng": boundary.encode(np.random.get_state())}, separators=(",", ":"))
         except Exception as error:  # whatever goes wrong is the student's call's error, never ours
             return json.dumps({"ok": False, "error": type(error).__name__, "message": str(error)[:2000]})

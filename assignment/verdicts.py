@@ -14,7 +14,10 @@ the probe (``assignment.probes``):
   back as plain data and are rebuilt by ``assignment.figures``;
 * ``_grader.reference_helpers(...)`` swaps an instructor's helper in for the student's for the
   calls inside the block: the kernel gets forwarders that ask the grader, which answers here;
-* ``_grader.seed(n)`` seeds NumPy's generator in the kernel (and here, for the stand-ins);
+* ``_grader.seed(n)`` seeds NumPy's generator in the kernel; a stand-in answered here draws
+  from the kernel's generator (its state travels with the call), as the helper it replaces would;
+* each judged cell is entered in the notebook's figure record by its first line (its public
+  docstring), as running it in the kernel would have, so the plot checks find their cells;
 * the vectorisation checks count the student's lines in the kernel and time its calls from
   here, on a clock the kernel cannot touch.
 
@@ -23,6 +26,7 @@ The verdict is the cell's output: nothing (or what the check printed) when it pa
 """
 import builtins
 import contextlib
+import functools
 import io
 import itertools
 import os
@@ -31,10 +35,11 @@ import traceback
 import warnings
 
 import nbformat
+from nbclient.exceptions import DeadKernelError
 
 from . import boundary
 from .figures import Unreadable, figure_log
-from .probes import ProbeFailed, TimeUp, helper_definitions
+from .probes import KernelStuck, ProbeFailed, TimeUp, helper_definitions
 
 HELPERS_CELL = "checking_helpers"
 REFERENCE_CELL = "grader_reference_code"
@@ -212,14 +217,13 @@ class Judge:
                                              args=boundary.encode(list(args)), standins=sorted(self.link.standins)))
             best = float("inf")
             for _ in range(repeat):
-                answer, seconds = self.link.timed_request("run_stashed", seed=None)
+                answer, seconds = self.timed_request("run_stashed", what=f"{func.__name__}: a timed call")
                 self.raise_failure(answer)
                 best = min(best, seconds)
             return best
 
-        def seed(value):
-            ns["np"].random.seed(value)  # here, for the stand-ins
-            self.seed = int(value)       # in the kernel, just before its next request
+        def seed(value):  # the kernel's generator, just before the next request (stand-ins draw from it too)
+            self.seed = int(value)
 
         self.figures = KernelFigures(self)
         ns.update(run_quietly=run_quietly, time_limit=time_limit, _reference_helpers=reference_helpers,
@@ -249,11 +253,17 @@ class Judge:
         except ProbeFailed as problem:
             raise self.failure(f"{what}: expected an answer from the notebook's kernel, got none ({problem})") from None
 
+    def timed_request(self, op, what):
+        """The probe's answer to ``op`` and the seconds it took, on the grader's clock."""
+        start = time.perf_counter()
+        answer = self.request(op, what)
+        return answer, time.perf_counter() - start
+
     def raise_failure(self, answer):
         """Raise the error a request's answer reports (as the kernel named it), if any."""
         if answer.get("ok"):
             return
-        name, message = str(answer.get("error", "Error"))[:80], str(answer.get("message", ""))
+        name, message = str(answer.get("error", "Error"))[:80], str(answer.get("message", "(no message)"))
         if name == "CheckFailed":
             raise self.failure(message)
         error = getattr(builtins, name, None)
@@ -311,28 +321,34 @@ class Judge:
         """
         self.link.standins.clear()
         self.link.answered = 0
+        self.figures.log = None
+        first_line = self.sources[grade_id].lstrip().split("\n", 1)[0]  # its docstring: public
         cell_deadline = (time.monotonic() + seconds, next(self._counter), "cell")
         self.link.deadlines[:] = [cell_deadline]
-        printed, errors = io.StringIO(), io.StringIO()
+        printed = io.StringIO()
+        self.ns["print"] = functools.partial(print, file=printed)  # the check's own, not the process's stdout
         outputs = []
         try:
-            with self._in_data_dir(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors), \
-                    warnings.catch_warnings():
+            with self._in_data_dir(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
+                    self.raise_failure(self.request("mark", what="the notebook's figure record", first_line=first_line))
                     exec(compile(self.sources[grade_id], f"<test cell {grade_id}>", "exec"), self.ns)
                 except TimeUp as up:
                     if up.limit == "cell":
                         raise CellTimedOut() from None
                     raise
+                except (KernelStuck, DeadKernelError):  # not a verdict: the caller restarts or gives up
+                    raise
                 except Exception as error:  # the check failed: that is its verdict
                     outputs.append(_error_output(error))
+            self.link.finish()
         finally:
             self.link.deadlines.clear()
             self.link.standins.clear()
-        streams = [nbformat.v4.new_output("stream", name=name, text=stream.getvalue())
-                   for name, stream in (("stdout", printed), ("stderr", errors)) if stream.getvalue()]
-        return streams + outputs
+        if printed.getvalue():
+            outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text=printed.getvalue()))
+        return outputs
 
 
 def _error_output(error):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from assignment import SOURCE_DIR, boundary
 from assignment.mutants import reference_answers
+from assignment.probes import KernelLink
 from assignment.verdicts import Judge, judged_cells
 
 from .judging import MASTER, JudgedKernel
@@ -102,17 +103,16 @@ def test_vectorisation_is_timed_on_the_graders_clock():
     assert error.ename == "CheckFailed" and "100000 points: expected at most" in error.evalue, error.evalue
 
 
-class HostileLink:
-    """A kernel link whose every answer is ``answer`` (what a broken or forged probe could send)."""
+class HostileLink(KernelLink):
+    """The grader's link, reading ``answer`` as the kernel's answer to every request (what a
+    broken or forged probe could send)."""
 
     def __init__(self, answer):
         self.answer, self.standins, self.deadlines, self.answered = answer, {}, [], 0
+        self.installed, self.serving = True, None
 
-    def request(self, op, **fields):
+    def _send(self, text):
         return self.answer
-
-    def timed_request(self, op, **fields):
-        return self.answer, 0.0
 
 
 ANSWERS_FROM_A_BROKEN_KERNEL = st.one_of(
