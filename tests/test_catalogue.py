@@ -4,6 +4,8 @@ Every correct entry keeps full marks, every wrong entry loses points only in its
 function's tests with a clear message, every hidden test cell is failed by some wrong entry,
 and grading is deterministic.
 """
+import json
+import re
 import subprocess
 import sys
 
@@ -36,6 +38,28 @@ def outcomes(tmp_path_factory):
 def test_every_entry_gets_the_expected_outcome(outcomes):
     wrongly_judged = [(o.entry.name, o.verdict, o.failing) for o in outcomes if o.verdict != "ok"]
     assert wrongly_judged == [], mutants.format_table(outcomes)
+
+
+BASELINE = json.loads((mutants.CATALOGUE_DIR / "baseline.json").read_text())
+
+
+def numbers_out(message):
+    return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", message)
+
+
+def test_every_entry_fails_the_cells_and_messages_of_the_baseline(outcomes):
+    """tests/catalogue/baseline.json: the cells each entry failed, and their messages with the
+    numbers left out, when the tests still ran inside the student's kernel. Judged outside, they
+    stay the same. The experiment checks count only for entries that target an experiment: the
+    others reach them through their own helpers, whose timing and random draws vary."""
+    differ = {}
+    for o in outcomes:
+        mine = {g: numbers_out(o.messages.get(g, "")) for g in o.failing
+                if o.entry.target.startswith("act") or not g.startswith(mutants.EXPERIMENT_CHECKS)}
+        if mine != BASELINE[o.entry.name]:
+            differ[o.entry.name] = sorted(set(mine.items()) ^ set(BASELINE[o.entry.name].items()))
+    assert differ == {}
+    assert set(BASELINE) == {e.name for e in ENTRIES}
 
 
 def test_every_hidden_test_cell_catches_some_wrong_entry(outcomes):
