@@ -73,7 +73,7 @@ def hostile_course(tmp_path_factory):
     for case in CASES:
         build(case, course / "submitted" / case, context)
     try:
-        assert run_module(course, "release").returncode == 0
+        assert run_module(course, "release", "--generate-only").returncode == 0
         result = run_module(course, "grade")
     finally:
         listener.close()
@@ -140,7 +140,7 @@ def test_grading_twice_gives_the_same_grades_and_a_killed_run_resumes(tmp_path):
     course = copy_course(tmp_path / "course", submitted=False)
     for case in ("good", "invalid_json", "duplicated_cells", "tamper_check_helpers"):
         build(case, course / "submitted" / case, {"port": 1, "targets": []})
-    assert run_module(course, "release").returncode == 0
+    assert run_module(course, "release", "--generate-only").returncode == 0
     # start grading, kill it as soon as the first submission is recorded
     process = subprocess.Popen([sys.executable, "-m", "assignment.grade", "--no-feedback"], cwd=course,
                                env=nbgrader_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
