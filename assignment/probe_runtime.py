@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 if "encode" not in globals():  # outside the kernel (tests, tools): the codec from the package
-    from assignment.boundary import decode, dumps, encode, loads_json  # noqa: F401
+    from assignment.boundary import decode, encode
 
 #: The prompts of the probe's stdin requests: a stand-in's call, the first ask for a request,
 #: an answer (with the ask for the next request), and the reply that ends the loop.

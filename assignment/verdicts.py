@@ -154,7 +154,7 @@ class Judge:
     """
 
     def __init__(self, master, link, data_dir):
-        self.master, self.link, self.data_dir = master, link, data_dir
+        self.link, self.data_dir = link, data_dir
         self.seed = None
         self.sources = judged_cells(master)
         self._counter = itertools.count()
