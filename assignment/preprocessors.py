@@ -144,8 +144,7 @@ class ExecuteRecordingProgress(Execute):
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         how = self._judged_here(cell)
         if how is None:
-            if self._judge is not None:
-                self._judge.notebook_ran()
+            await self._async_hand_back()
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         self._record_progress(cell, cell_index)
         cell.outputs, cell.execution_count = [], None
@@ -159,6 +158,22 @@ class ExecuteRecordingProgress(Execute):
         return cell
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds its own at class creation
+
+    async def _async_hand_back(self):
+        """Before the kernel runs a cell of the notebook (or shuts down), end the probe's serving
+        loop, kept open across consecutive judged cells. A probe that will not stop has the
+        kernel restarted (and the earlier cells replayed), and no cell is blamed for it."""
+        if self._judge is None or self._judge.link.serving is None:
+            if self._judge is not None:
+                self._judge.notebook_ran()
+            return
+        try:
+            await asyncio.to_thread(self._judge.hand_back)
+        except KernelStuck:
+            self._restarts += 1
+            await self._async_restart_and_replay()
+
+    _hand_back = run_sync(_async_hand_back)
 
     def _judge_cell(self, grade_id, seconds, loop):
         """Judge one test cell (in a thread, while the event loop stays free for the kernel manager)."""
@@ -201,6 +216,13 @@ class ExecuteRecordingProgress(Execute):
         raise KernelStuck()
 
     def preprocess_cell(self, cell, resources, index):
+        try:
+            return self._preprocess_code_cell(cell, resources, index)
+        finally:
+            if index == len(self.nb.cells) - 1:  # the kernel shuts down next: free it first
+                self._hand_back()
+
+    def _preprocess_code_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         if self._restarts >= self.max_restarts:
@@ -219,17 +241,25 @@ class ExecuteRecordingProgress(Execute):
         self._ran.append(index)
         return cell, resources
 
-    def _restart_and_replay(self):
+    async def _async_restart_and_replay(self):
         """Kill the stuck kernel, start a new one and run the cells that ran before, quietly."""
-        run_sync(self.km.restart_kernel)(now=True)
-        self.wait_for_reply(self.kc.kernel_info())
+        await self._async_restart()
+        await self.async_wait_for_reply(self.kc.kernel_info())
         for index in self._ran:
             if self._judged_here(self.nb.cells[index]):  # judged outside: nothing to rebuild in the kernel
                 continue
             replay = copy.deepcopy(self.nb.cells[index])
             try:
-                self.execute_cell(replay, index, store_history=False)
+                await self.async_execute_cell(replay, index, store_history=False)
             except KernelStuck:  # a cell that ran before is stuck now: give up replaying
                 self._restarts = self.max_restarts
-                run_sync(self.km.restart_kernel)(now=True)
+                await self._async_restart()
                 return
+
+    _restart_and_replay = run_sync(_async_restart_and_replay)
+
+    async def _async_restart(self):
+        await ensure_async(self.km.restart_kernel(now=True))
+        if self._judge is not None:
+            self._judge.link.restarted()
+            self._judge.notebook_ran()

@@ -1,19 +1,19 @@
 """The probe: the grader's only code inside the student's kernel. It answers requests with data.
 
-The grader (``assignment.probes``) installs this module in the kernel as ``_pa2_probe``, fresh
-before every check it judges, built from three sources run in one namespace: the boundary's
-codec (``assignment/boundary.py``), the checking helpers of the master notebook's
+The grader (``assignment.probes``) installs this module in the kernel as ``_pa2_probe`` (again
+after a restart, or when the notebook broke it), built from three sources run in one namespace:
+the boundary's codec (``assignment/boundary.py``), the checking helpers of the master notebook's
 ``checking_helpers`` cell (``run_quietly``, ``CheckFailed``, ...; visible to every student), and
 this file. None of them holds reference code, expected values or verdicts: the probe calls the
 student's code on the inputs it is given, or reads the notebook's variables and the figures it
 showed, and hands back plain data. A student can tamper with all of it; that only changes what
 the kernel reports about the student's own work, which the grader then judges.
 
-The grader starts ``serve_loop()`` for each check: it asks for requests (JSON) over the kernel's
-stdin channel and sends each answer as the prompt of its next ask. While a student function
-runs, the names the check swaps for stand-ins
-(``standins``) are bound to forwarders that ask the grader over the kernel's stdin channel (the
-same channel as ``input()``) and return its answer, so the instructor's helpers stay outside.
+The grader starts ``serve_loop()`` for each run of consecutive judged cells: it asks for
+requests (JSON) over the kernel's stdin channel and sends each answer as the prompt of its next
+ask. While a student function runs, the names the check swaps for stand-ins (``standins``) are
+bound to forwarders that ask the grader over the kernel's stdin channel (the same channel as
+``input()``) and return its answer, so the instructor's helpers stay outside.
 """
 import builtins
 import contextlib
@@ -174,7 +174,7 @@ def _mark(request):
     """Record a judged test cell in the notebook's figure record, as running it here would have:
     the plot checks find the figures shown between two cells by their first lines."""
     record = _namespace().get("shown_figures")
-    if hasattr(record, "append"):
+    if hasattr(record, "append") and request.get("first_line") is not None:
         record.append((str(request["first_line"]), []))
     return {"ok": True}
 
@@ -243,11 +243,14 @@ OPERATIONS = {"get": _get, "call": _call, "count_lines": _count_lines, "stash": 
 
 def answer(text):
     """The answer (a dict) to the grader's request ``text`` (JSON). A request may carry
-    ``seed``: NumPy's generator is seeded first."""
+    ``seed`` (NumPy's generator is seeded first) and ``mark`` (the first line of the judged cell
+    it starts, entered in the figure record first)."""
     try:
         request = json.loads(text)
         if request.get("seed") is not None:
             np.random.seed(int(request["seed"]))
+        if request.get("mark") is not None:  # a judged cell's first request enters it in the figure record
+            _mark({"first_line": request["mark"]})
         return OPERATIONS[request["op"]](request)
     except KeyboardInterrupt:  # the grader's interrupt: its time ran out
         raise

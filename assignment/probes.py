@@ -4,8 +4,9 @@
 session, so the kernel's stdin requests come back to it). The grader installs the probe
 (``assignment/probe_runtime.py``) once, and again whenever it is missing or broken, then sends
 requests: call this student function on these inputs, read this variable, describe the figures
-shown. For each check the probe runs a serving loop over the kernel's stdin channel (the channel
-of ``input()``), which costs far less per request than an execution; each answer must come as
+shown. The probe runs a serving loop over the kernel's stdin channel (the channel of
+``input()``), which costs far less per request than an execution, and which stays open across
+consecutive judged cells until the notebook needs its kernel back (:meth:`KernelLink.finish`); each answer must come as
 the probe's prompt, within that loop's execution, readable by ``assignment.boundary`` within its
 limits; anything else is a :class:`ProbeFailed` with a message for the student. While a student function runs, the kernel may ask for a
 stand-in's answer (an instructor's helper swapped in for the check): the link answers only the
@@ -147,8 +148,12 @@ class KernelLink:
             raise ProbeFailed("the kernel's answer is not a record")
         return answer
 
+    def restarted(self):
+        """The kernel was restarted: no serving loop runs and the probe is gone."""
+        self.serving, self.installed = None, False
+
     def finish(self):
-        """End the serving loop (at the end of a check): the notebook's next cell needs the kernel."""
+        """End the serving loop: the notebook's next cell needs the kernel (or the notebook is done)."""
         for _ in range(3):
             if self.serving is None:
                 return

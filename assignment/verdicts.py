@@ -155,7 +155,7 @@ class Judge:
 
     def __init__(self, master, link, data_dir):
         self.link, self.data_dir = link, data_dir
-        self.seed = None
+        self.seed = self.mark = None
         self.sources = judged_cells(master)
         self._counter = itertools.count()
         self.ns = VerdictNamespace(self)
@@ -242,14 +242,22 @@ class Judge:
         self.ns.functions.clear()
         self.figures.log = None
 
+    def hand_back(self):
+        """Free the kernel for a cell of the notebook's own: end the probe's serving loop, which
+        stays open across consecutive judged cells, and forget what was read from the kernel.
+        Raises ``KernelStuck`` when the probe does not stop (the caller restarts the kernel)."""
+        self.notebook_ran()
+        self.link.finish()
+
     def request(self, op, what, **fields):
         """The probe's answer to ``op``; a check failure naming ``what`` when there is none.
         Any request but a read may run student code, which may change what was read."""
         if op not in ("get", "figures"):
             self.ns.fetched.clear()
         seed, self.seed = self.seed, None
+        mark, self.mark = self.mark, None  # the cell's entry in the figure record goes first
         try:
-            return self.link.request(op, seed=seed, **fields)
+            return self.link.request(op, seed=seed, mark=mark, **fields)
         except ProbeFailed as problem:
             raise self.failure(f"{what}: expected an answer from the notebook's kernel, got none ({problem})") from None
 
@@ -313,6 +321,15 @@ class Judge:
         finally:
             os.chdir(here)
 
+    def _run_check(self, grade_id):
+        exec(compile(self.sources[grade_id], f"<test cell {grade_id}>", "exec"), self.ns)
+
+    def _mark_unasked(self, grade_id):
+        """Enter a check that asked the kernel nothing in the figure record all the same (the
+        others' entry went with their first request)."""
+        if self.mark is not None:
+            self.raise_failure(self.request("mark", what="the notebook's figure record"))
+
     def judge(self, grade_id, seconds):
         """Run the test cell ``grade_id`` here; return its outputs (nbformat output nodes).
 
@@ -322,7 +339,7 @@ class Judge:
         self.link.standins.clear()
         self.link.answered = 0
         self.figures.log = None
-        first_line = self.sources[grade_id].lstrip().split("\n", 1)[0]  # its docstring: public
+        self.mark = self.sources[grade_id].lstrip().split("\n", 1)[0]  # its docstring: public
         cell_deadline = (time.monotonic() + seconds, next(self._counter), "cell")
         self.link.deadlines[:] = [cell_deadline]
         printed = io.StringIO()
@@ -331,19 +348,19 @@ class Judge:
         try:
             with self._in_data_dir(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                try:
-                    self.raise_failure(self.request("mark", what="the notebook's figure record", first_line=first_line))
-                    exec(compile(self.sources[grade_id], f"<test cell {grade_id}>", "exec"), self.ns)
-                except TimeUp as up:
-                    if up.limit == "cell":
-                        raise CellTimedOut() from None
-                    raise
-                except (KernelStuck, DeadKernelError):  # not a verdict: the caller restarts or gives up
-                    raise
-                except Exception as error:  # the check failed: that is its verdict
-                    outputs.append(_error_output(error))
-            self.link.finish()
+                for step in (self._run_check, self._mark_unasked):
+                    try:
+                        step(grade_id)
+                    except TimeUp as up:
+                        if up.limit == "cell":
+                            raise CellTimedOut() from None
+                        raise
+                    except (KernelStuck, DeadKernelError):  # not a verdict: the caller restarts or gives up
+                        raise
+                    except Exception as error:  # the check failed: that is its verdict (the first error)
+                        outputs[:] = outputs or [_error_output(error)]
         finally:
+            self.mark = None
             self.link.deadlines.clear()
             self.link.standins.clear()
         if printed.getvalue():

@@ -518,6 +518,22 @@ HANG_IN_HIDDEN_TEST = _code('''
         return np.zeros((np.shape(X)[0], np.shape(y)[1]))
 ''')
 
+PROBE_DEAF_TO_DONE = _code('''
+    import IPython as _IPython
+
+    def compute_sq_dists(X, W):
+        # called by the grader's probe: from now on the kernel's stdin answers never end its loop
+        kernel = getattr(_IPython, "get_" + "ipython")().kernel
+        ask = type(kernel).raw_input.__get__(kernel)
+
+        def raw_input(prompt=""):
+            text = ask(prompt)
+            while text == "":  # the grader's "done": ask again, keep the kernel busy
+                text = ask(prompt)
+            return text
+        kernel.raw_input = raw_input
+        return np.zeros((len(X), len(W)))
+''')
 
 #: name -> (what it tries, grade_id of the answer cell it is appended to, code)
 CHEATS = {
@@ -587,6 +603,9 @@ CHEATS = {
                                "k_means", SIGKILL_IN_HIDDEN_TEST),
     "hang_in_hidden_test": ("fixed_sum_prod blocks SIGINT and SIGALRM and sleeps forever in the hidden test",
                             "fixed_sum_prod", HANG_IN_HIDDEN_TEST),
+    "probe_deaf_to_done": ("compute_sq_dists, called by a hidden test, makes the kernel ignore the grader's end "
+                           "of the probe's loop, to keep the kernel from the notebook's later cells",
+                           "compute_sq_dists", PROBE_DEAF_TO_DONE),
 }
 
 

@@ -30,11 +30,16 @@ class JudgedKernel:
         """Run ``cells`` in the kernel as notebook cells; return what they printed."""
         printed = []
         for source in cells:
-            reply = self.kc.execute_interactive(source, timeout=120, output_hook=lambda m: printed.append(
+            reply = self.execute(source, output_hook=lambda m: printed.append(
                 m["content"].get("text", "") if m["msg_type"] == "stream" else ""))
             assert reply["content"]["status"] == "ok", reply["content"]
-            self.judge.notebook_ran()
         return "".join(printed)
+
+    def execute(self, source, **kwargs):
+        """Run ``source`` in the kernel as a notebook cell would run (the judge hands it back first);
+        return the execute reply."""
+        self.judge.hand_back()
+        return self.kc.execute_interactive(source, timeout=120, **kwargs)
 
     def verdict(self, grade_id, seconds=60):
         """The outputs of test cell ``grade_id`` judged outside the kernel; [] means passed."""

@@ -79,8 +79,7 @@ def test_a_stand_in_answers_only_during_its_own_check(correct_kernel):
         "def associate_centroids(X, W):", "def associate_centroids(X, W):\n    global CAPTURED\n    CAPTURED = compute_sq_dists"))
     assert correct_kernel.verdict("associate_centroids_worked_example") == []
     assert correct_kernel.run("print(compute_sq_dists is CAPTURED, CAPTURED.__name__)").split() == ["False", "compute_sq_dists"]
-    reply = correct_kernel.kc.execute_interactive("CAPTURED(np.zeros((2, 2)), np.zeros((1, 2)))",
-                                                  allow_stdin=False, timeout=30)
+    reply = correct_kernel.execute("CAPTURED(np.zeros((2, 2)), np.zeros((1, 2)))", allow_stdin=False)
     assert reply["content"]["status"] == "error"
     correct_kernel.run("def k_means(X, k, max_iters=50, eps=1e-5):\n    return CAPTURED(X, X[:k]), [0.0]")
     try:
