@@ -65,8 +65,17 @@ data: setup
 	$(PYTHON) -m assignment.data
 
 ## Data check, nbgrader generate_assignment, nbgrader validate (source passes, release fails).
-release: setup
+## A file target: rebuilt only when what it is made from changed (the master notebook and its data,
+## the course config, the course tooling, the installed packages), so grading again pays nothing for
+## it. A release that fails its checks is deleted (.DELETE_ON_ERROR), so the next run builds it again.
+RELEASE        := release/pa2_clustering/clustering.ipynb
+RELEASE_INPUTS := $(wildcard source/pa2_clustering/*) nbgrader_config.py $(wildcard assignment/*.py) $(VENV)/.installed
+.DELETE_ON_ERROR:
+$(RELEASE): $(RELEASE_INPUTS)
 	$(PYTHON) -m assignment.release
+	@touch $@
+
+release: setup $(RELEASE)
 
 ## Rebuild submitted/ from the answer files in examples/ and the release.
 examples: setup

@@ -317,3 +317,25 @@ def test_a_scheduler_that_cannot_import_the_grader_stops_make_grade_with_one_mes
         assert [p.name for p in (clone / "autograded").iterdir()] == ["README.md"]
         assert [p.name for p in (clone / "feedback").iterdir()] == ["README.md"]
 
+
+
+def test_make_builds_the_release_again_only_when_what_it_is_made_from_changed(clone):
+    """`make release` in the clone (as `make grade` runs it): built and checked once, then nothing
+    to do until the master notebook, its data, the course config or the tooling changes."""
+    env = user_environment()
+
+    def make_release(*flags):
+        result = subprocess.run(["make", *flags, "release"], cwd=clone, env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return "-m assignment.release" in result.stdout
+
+    make_release()  # built here, unless an earlier test's `make grade` built it already
+    assert not make_release(), "an unchanged release was built again"
+    for changed in ("source/pa2_clustering/clustering.ipynb", "source/pa2_clustering/simulated_data.npy",
+                    "nbgrader_config.py", "assignment/preprocessors.py"):
+        time_after = (clone / "release" / "pa2_clustering" / "clustering.ipynb").stat().st_mtime + 1
+        os.utime(clone / changed, (time_after, time_after))
+        assert make_release("--dry-run"), f"the release was not rebuilt after {changed} changed"
+    (clone / "release" / "pa2_clustering" / "clustering.ipynb").unlink()
+    assert make_release("--dry-run"), "a missing release was not rebuilt"
