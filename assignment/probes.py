@@ -29,7 +29,7 @@ from jupyter_client import BlockingKernelClient
 from nbclient.exceptions import DeadKernelError
 
 from . import boundary
-from .probe_runtime import ANSWER_PROMPT, DONE, REQUEST_PROMPT, STANDIN_PROMPT
+from .probe_runtime import ANSWER_PROMPT, DONE, REQUEST_PROMPT, STANDIN_PROMPT, same_generator_state
 
 RUNTIME_FILES = (Path(__file__).with_name("boundary.py"), Path(__file__).with_name("probe_runtime.py"))
 
@@ -117,6 +117,7 @@ class KernelLink:
         self.answered = 0    # stand-in requests answered in this check
         self.installed = False
         self.serving = None  # msg_id of the probe's serving loop, while it waits for a request
+        self.synced_rng = None  # the kernel's generator state after the last stand-in's call
 
     def close(self):
         self.client.stop_channels()
@@ -150,7 +151,7 @@ class KernelLink:
 
     def restarted(self):
         """The kernel was restarted: no serving loop runs and the probe is gone."""
-        self.serving, self.installed = None, False
+        self.serving, self.installed, self.synced_rng = None, False, None
 
     def finish(self):
         """End the serving loop: the notebook's next cell needs the kernel (or the notebook is done)."""
@@ -243,9 +244,22 @@ class KernelLink:
             args, kwargs = boundary.decode(request.get("args")), boundary.decode(request.get("kwargs"))
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ProbeFailed("malformed stand-in arguments")
-            np.random.set_state(boundary.decode(request.get("rng")))  # the kernel's generator, here
+            # the kernel's generator, here: its state came with the call, or is the one it had last time
+            before, self.synced_rng = self._kernel_rng(request.get("rng")), None
+            np.random.set_state(before)
             value = self.standins[name](*args, **kwargs)
-            return json.dumps({"ok": True, "value": boundary.encode(value),
-                               "rng": boundary.encode(np.random.get_state())}, separators=(",", ":"))
+            answer, after = {"ok": True, "value": boundary.encode(value)}, np.random.get_state()
+            if not same_generator_state(before, after):  # the call drew from it: the kernel's moves on too
+                answer["rng"] = boundary.encode(after)
+            text, self.synced_rng = json.dumps(answer, separators=(",", ":")), after
+            return text
         except Exception as error:  # whatever goes wrong is the student's call's error, never ours
             return json.dumps({"ok": False, "error": type(error).__name__, "message": str(error)[:2000]})
+
+    def _kernel_rng(self, sent):
+        """The kernel's generator state for a stand-in's call: as sent, or (null) as after the last call."""
+        if sent is not None:
+            return boundary.decode(sent)
+        if self.synced_rng is None:
+            raise ProbeFailed("the kernel's generator state is missing")
+        return self.synced_rng
