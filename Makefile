@@ -18,7 +18,7 @@ WORKERS   ?=
 SCHEDULER ?=
 GRADE_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-.PHONY: all setup sandbox postgres scheduler worker check-cluster bench feedback exchange browser rubric data release examples grade mutants report report-screenshot export collect test clean
+.PHONY: all setup sandbox postgres scheduler worker check-cluster bench feedback exchange browser rubric data release examples grade mutants report report-screenshot feedback-screenshot export collect test clean
 
 all: grade
 
@@ -135,6 +135,10 @@ report: grade
 ## docs/report.png, the README's picture of the report, taken by headless chromium.
 report-screenshot: report browser
 	$(PYTHON) -m assignment.screenshot reports/pa2_clustering/report.html docs/report.png --height 1250
+
+## docs/feedback-summary.png, the README's picture of the summary on the seed transcript's feedback page.
+feedback-screenshot: grade browser
+	$(PYTHON) -m assignment.screenshot feedback/seed_transcript/pa2_clustering/clustering.html docs/feedback-summary.png --width 900 --selector '#pa2-summary'
 
 ## exports/pa2_clustering_$(LMS).csv for Canvas (LMS=canvas) or Moodle (LMS=moodle); prints where.
 export: grade

@@ -45,17 +45,23 @@ c.Autograde.autograde_preprocessors = [
 ]
 
 # Feedback shows each failed check's message, never the hidden test code: hidden regions are
-# removed and tracebacks of test cells cut down to their last line (the check's message).
+# removed and tracebacks of test cells cut down to their last line (the check's message). At the
+# top of the page, the summary (assignment/summary.py): score, points per part, every failed check
+# with its message and likely mistake, from the grades GetGrades reads (so `make feedback` after
+# grading by hand shows the manual scores and comments).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
     "assignment.preprocessors.ShortenTestTracebacks",
+    "assignment.summary.FeedbackSummary",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
 # The same pages as nbconvert's HTMLExporter, without its second parse of each page (40% of the
-# export; assignment/exporters.py says why that is safe for the feedback template).
+# export; assignment/exporters.py says why that is safe for the feedback template), with the
+# course's feedback template: nbgrader's, with the summary on top (assignment/templates/pa2_feedback).
 c.GenerateFeedback.exporter_class = "assignment.exporters.FeedbackHTMLExporter"
+c.FeedbackHTMLExporter.template_name = "pa2_feedback"
 
 # Formgrader shows the source's model answer and grading notes under each manually graded cell.
 # ShowRubric acts only on formgrader's "formgrade" template, never on feedback (template "feedback").

@@ -11,7 +11,9 @@ reads, and skips the second parse. ``tests/test_feedback.py`` checks that its pa
 nbconvert's hold the same elements, attributes and text.
 """
 import copy
+from pathlib import Path
 
+import nbgrader
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.exporters.html import WidgetsDataTypeFilter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -19,6 +21,10 @@ from nbconvert.filters.highlight import Highlight2HTML
 #: nbconvert's own text for an image whose output gives no description.
 NO_DESCRIPTION = "No description has been provided for this image"
 IMAGE_TYPES = ("image/png", "image/jpeg")
+#: The course's templates, laid out as Jupyter's share folder (``nbconvert/templates/pa2_feedback``:
+#: nbgrader's feedback page with the summary on top), and nbgrader's, which ``pa2_feedback`` extends.
+TEMPLATES = Path(__file__).with_name("templates")
+NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
 
 
 def describe_images(nb):
@@ -34,7 +40,15 @@ def describe_images(nb):
 
 
 class FeedbackHTMLExporter(HTMLExporter):
-    """``HTMLExporter`` for the feedback template, without the BeautifulSoup pass over the page."""
+    """``HTMLExporter`` for the feedback template, without the BeautifulSoup pass over the page.
+
+    It finds the course's templates (``template_name = "pa2_feedback"`` in ``nbgrader_config.py``)
+    wherever it runs, from the installed package.
+    """
+
+    def get_prefix_root_dirs(self):
+        """Jupyter's template folders, after the course's (``pa2_feedback``) and nbgrader's (which it extends)."""
+        return [str(TEMPLATES), str(NBGRADER_TEMPLATES), *super().get_prefix_root_dirs()]
 
     def from_notebook_node(self, nb, resources=None, **kw):
         nb = copy.deepcopy(nb)

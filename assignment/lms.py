@@ -10,7 +10,9 @@ enrolled student; ``student_id`` is the folder name in ``submitted/``).
   the name; the assignment by the id in brackets. Without an id the column is ``<title>``
   alone and Canvas matches the assignment by title (or creates it).
 * **Moodle** (Grades > Import > CSV file): ``Email address`` (map it to "useremail"), the
-  grade column ``<title>`` and ``Feedback`` (map it to the feedback of that grade item).
+  grade column ``<title>`` and ``Feedback`` (map it to the feedback of that grade item): the
+  points, then one line per failed check, the feedback summary's lines shortened (its name, its
+  message, the likely mistake; ``assignment/summary.py``).
 
 A student on the roster without a submission, a ``failed`` submission, and one whose manual
 grading is not finished get an empty cell, never 0, and are listed on the console
@@ -27,7 +29,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ASSIGNMENT, ROOT, results
+import nbformat
+
+from . import ASSIGNMENT, NOTEBOOK, ROOT, results
+from .summary import short_lines, summarise
 
 TITLE = "PA2 Clustering"
 ROSTER_FIELDS = ["student_id", "name", "email", "canvas_id", "sis_user_id", "sis_login_id", "section"]
@@ -58,16 +63,33 @@ def read_roster(path):
     return rows
 
 
-def _feedback(result, test_names):
+def _feedback(result, test_names, lines=None):
+    """The feedback text: the points, then the failed checks: the summary's ``lines`` (one per
+    failed check, shortened: name, message, likely mistake) when given, else their grade_ids."""
     failed = [g for g in test_names if g in result.cells and result.cells[g][0] is not None
               and result.cells[g][0] < result.cells[g][1]]
     text = f"{result.score:g} of {result.max_score:g} points."
+    pending = f" {result.pending:g} points of answers graded by hand are still to come." if result.pending else ""
+    if lines is not None:
+        return (text + pending + ("\nChecks failed:\n" + "\n".join(f"- {line}" for line in lines)
+                                  if lines else " Every automatic check passed."))
     text += f" Checks failed: {', '.join(failed)}." if failed else " Every automatic check passed."
-    return text + (f" {result.pending:g} points of answers graded by hand are still to come." if result.pending else "")
+    return text + pending
 
 
-def grades_for(roster, class_results, test_names=(), partial=False):
-    """One Grade per roster student, in roster order."""
+def feedback_lines(class_results, root=ROOT):
+    """student_id -> the feedback summary's short lines (assignment/summary.py), for every counted
+    submission whose autograded notebook is there."""
+    found = {}
+    for result in class_results:
+        path = root / "autograded" / result.student_id / ASSIGNMENT / NOTEBOOK
+        if result.counted and path.exists():
+            found[result.student_id] = short_lines(summarise(nbformat.read(path, as_version=4), result.cells))
+    return found
+
+
+def grades_for(roster, class_results, test_names=(), partial=False, lines=None):
+    """One Grade per roster student, in roster order (``lines``: student_id -> feedback lines)."""
     by_id = {r.student_id: r for r in class_results}
     grades = []
     for student in roster:
@@ -82,7 +104,8 @@ def grades_for(roster, class_results, test_names=(), partial=False):
             note = f"partial: {result.pending:g} manual points not yet graded" if result.pending else ""
             if result.status == "flagged":  # the score stands; the scan asks a person to look
                 note = "; ".join(filter(None, [note, f"score exported, {result.reason}"]))
-            grades.append(Grade(student, f"{result.score:g}", _feedback(result, test_names), note))
+            grades.append(Grade(student, f"{result.score:g}",
+                                _feedback(result, test_names, (lines or {}).get(result.student_id)), note))
     return grades
 
 
@@ -115,7 +138,7 @@ def export(lms, roster_path, out_dir, assignment_id=None, partial=False, root=RO
     class_results = results.load(root)
     test_names = [name for name, _, _ in results.test_cells(root)]
     roster = read_roster(roster_path)
-    grades = grades_for(roster, class_results, test_names, partial)
+    grades = grades_for(roster, class_results, test_names, partial, feedback_lines(class_results, root))
     if lms == "canvas":
         points = max((r.max_score for r in class_results if r.max_score), default=0)
         rows = canvas_rows(grades, points, assignment_id=assignment_id)

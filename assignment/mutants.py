@@ -29,6 +29,7 @@ from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR, copy_course
 from .examples import fill_release, parse_answers
 from .grade import grade_all
 from .gradebook import cell_scores
+from .hints import hint_of
 
 CATALOGUE_DIR = ROOT / "tests" / "catalogue"
 #: Checks of the experiments of Acts 7 to 10, which run the student's own helpers (grade_id prefixes).
@@ -51,6 +52,7 @@ class Outcome:
     entry: Entry
     scores: dict = field(default_factory=dict)    # grade_id -> (score, max_score), automatic cells
     messages: dict = field(default_factory=dict)  # grade_id -> error line of a failing cell
+    hints: dict = field(default_factory=dict)     # grade_id -> id of the likely mistake shown under it
     problem: str = ""                             # grading failed altogether
 
     @property
@@ -151,6 +153,9 @@ def collect(folder, student, entry, auto_cells):
             errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
             outcome.messages[grade_id] = (f"{errors[0].ename}: {errors[0].evalue}" if errors
                                           else "no error output")
+        hint = hint_of(cell)
+        if grade_id and hint:
+            outcome.hints[grade_id] = hint[0]
     return outcome
 
 

@@ -5,8 +5,11 @@
   the submission's total; empty when either is constant);
 * ``students.csv``: one row per submission (failed ones without a score);
 * ``similarity.csv``: pairs of submissions with unusually similar answer code (``similarity.py``);
+* ``mistakes.csv``: one row per known mistake recognised (``hints.py``): how many students made
+  it, and the test cells where it was seen;
 * ``report.html``: a score histogram, pass rates per test, the most common failure messages
-  per test, failed and flagged submissions, similar pairs and how long grading took.
+  per test, the likely mistakes and how many students made each, failed and flagged
+  submissions, similar pairs and how long grading took.
 
 Scores come from the gradebook, statuses and grading times from the grading records
 (``results.py``). Failed submissions are listed but never enter the statistics (they are not
@@ -33,9 +36,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, results, similarity  # noqa: E402
+from .hints import BY_ID, hint_of  # noqa: E402
 
 TEST_FIELDS = ["grade_id", "target", "points", "graded", "passed", "pass_rate", "mean_score",
                "discrimination"]
+MISTAKE_FIELDS = ["mistake", "students", "seen_in", "sentence"]
 STUDENT_FIELDS = ["student_id", "status", "score", "max_score", "pending_manual_points",
                   "tests_passed", "tests", "grading_seconds", "reason"]
 #: Numbers in a message (not digits inside names such as act8 or k1): replaced when grouping.
@@ -61,6 +66,30 @@ def failure_messages(notebook):
         if grade_id and errors:
             found[grade_id] = f"{errors[0].ename}: {errors[0].evalue}"
     return found
+
+
+def hints_shown(notebook):
+    """Map grade_id -> id of the likely mistake shown under each cell of an autograded notebook."""
+    found = {}
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        hint = hint_of(cell)
+        if grade_id and hint:
+            found[grade_id] = hint[0]
+    return found
+
+
+def mistake_counts(hints):
+    """[(mistake id, its sentence, students who made it, the test cells it was seen in)], most
+    students first; ``hints`` maps student_id -> {grade_id: mistake id}."""
+    students, cells = Counter(), {}
+    for shown in hints.values():
+        for mistake in set(shown.values()):
+            students[mistake] += 1
+        for grade_id, mistake in shown.items():
+            cells.setdefault(mistake, set()).add(grade_id)
+    return [(m, BY_ID[m].sentence if m in BY_ID else "", n, sorted(cells[m]))
+            for m, n in sorted(students.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def group_messages(messages):
@@ -205,7 +234,7 @@ font-size:.85em;text-align:left;vertical-align:top}th{background:#eee}
 .highlight-red{background:#f8c4c4}.highlight-green{background:#c4f0c8}code{font-size:.9em}"""
 
 
-def render_html(class_results, tests, pairs):
+def render_html(class_results, tests, pairs, mistakes=()):
     """The report page: summary, failed and flagged, charts, failure messages, tests, similar pairs."""
     counted = [r for r in class_results if r.counted]
     statuses = Counter(r.status for r in class_results)
@@ -236,6 +265,11 @@ def render_html(class_results, tests, pairs):
             shown = example if count == 1 else pattern
             rows.append((t.grade_id, f"{count} of {len(t.scores)}", _cut(shown)))
     parts.append(_table(["test", "submissions", "message"], rows) if rows else "<p>No test failed.</p>")
+    parts.append("<h2>Likely mistakes</h2><p>How many students made each known mistake, recognised from "
+                 "the values their functions returned (the hints under their failed checks).</p>")
+    parts.append(_table(["mistake", "students", "what they read", "seen in"],
+                        [(m, n, sentence, ", ".join(cells)) for m, sentence, n, cells in mistakes])
+                 if mistakes else "<p>No known mistake recognised.</p>")
     parts.append("<h2>Tests</h2>" + _table(TEST_FIELDS, [t.row().values() for t in tests]))
     parts.append(f"<h2>Similar answer code</h2><p>Pairs where more than {similarity.THRESHOLD:.0%} of one "
                  "submission's answer code (release stubs left out, names ignored) is also in the "
@@ -253,11 +287,14 @@ def render_html(class_results, tests, pairs):
 def build(root=ROOT):
     """Write the report files for the course at ``root``; return the report folder."""
     class_results = results.load(root)
-    messages = {}
+    messages, hints = {}, {}
     for r in class_results:
         path = root / "autograded" / r.student_id / ASSIGNMENT / NOTEBOOK
         if r.counted and path.exists():
-            messages[r.student_id] = failure_messages(nbformat.read(path, as_version=4))
+            notebook = nbformat.read(path, as_version=4)
+            messages[r.student_id] = failure_messages(notebook)
+            hints[r.student_id] = hints_shown(notebook)
+    mistakes = mistake_counts(hints)
     tests = test_statistics(class_results, results.test_cells(root), messages)
     pairs = similarity.find(root)
     out = report_dir(root)
@@ -265,7 +302,9 @@ def build(root=ROOT):
     write_csv(out / "tests.csv", TEST_FIELDS, [t.row() for t in tests])
     write_csv(out / "students.csv", STUDENT_FIELDS, student_rows(class_results, tests))
     similarity.write_csv(pairs, out / "similarity.csv")
-    (out / "report.html").write_text(render_html(class_results, tests, pairs), encoding="utf-8")
+    write_csv(out / "mistakes.csv", MISTAKE_FIELDS,
+              [dict(zip(MISTAKE_FIELDS, (m, n, "; ".join(cells), sentence))) for m, sentence, n, cells in mistakes])
+    (out / "report.html").write_text(render_html(class_results, tests, pairs, mistakes), encoding="utf-8")
     return out
 
 
@@ -274,7 +313,7 @@ def main(argv=None):
     parser.add_argument("--screenshot", metavar="PNG", help="also save a screenshot of report.html (headless chromium)")
     args = parser.parse_args(argv)
     out = build()
-    print(f"wrote {out.relative_to(ROOT)}/: tests.csv, students.csv, similarity.csv, report.html")
+    print(f"wrote {out.relative_to(ROOT)}/: tests.csv, students.csv, similarity.csv, mistakes.csv, report.html")
     if args.screenshot:
         from .screenshot import screenshot
         screenshot(out / "report.html", args.screenshot)

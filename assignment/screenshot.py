@@ -16,10 +16,11 @@ def chromium_available():
     return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
 
 
-def screenshot(html_file, png_file, width=1200, height=None):
+def screenshot(html_file, png_file, width=1200, height=None, selector=None):
     """Open ``html_file`` in headless chromium and save the page as ``png_file``; return its path.
 
-    The image is ``width`` CSS pixels wide and shows the whole page, or only its top ``height`` pixels.
+    The image is ``width`` CSS pixels wide and shows the whole page, or only its top ``height``
+    pixels, or only the element ``selector`` (a CSS selector, say ``#pa2-summary``).
     """
     from playwright.sync_api import sync_playwright
 
@@ -31,7 +32,10 @@ def screenshot(html_file, png_file, width=1200, height=None):
         try:
             page = browser.new_page(viewport={"width": width, "height": height or 900})
             page.goto(Path(html_file).resolve().as_uri())
-            page.screenshot(path=str(png_file), full_page=height is None)
+            if selector:
+                page.locator(selector).first.screenshot(path=str(png_file))
+            else:
+                page.screenshot(path=str(png_file), full_page=height is None)
         finally:
             browser.close()
     return png_file
@@ -42,5 +46,7 @@ if __name__ == "__main__":
     parser.add_argument("html")
     parser.add_argument("png")
     parser.add_argument("--height", type=int, help="only the top HEIGHT pixels (default: the whole page)")
+    parser.add_argument("--width", type=int, default=1200, help="the page's width in CSS pixels (default: 1200)")
+    parser.add_argument("--selector", help="only this element (a CSS selector)")
     args = parser.parse_args()
-    print(f"wrote {screenshot(args.html, args.png, height=args.height)}")
+    print(f"wrote {screenshot(args.html, args.png, width=args.width, height=args.height, selector=args.selector)}")

@@ -37,7 +37,7 @@ import warnings
 import nbformat
 from nbclient.exceptions import DeadKernelError
 
-from . import boundary
+from . import boundary, hints
 from .figures import Unreadable, figure_log
 from .probes import KernelStuck, ProbeFailed, TimeUp, helper_definitions
 
@@ -156,6 +156,8 @@ class Judge:
     def __init__(self, master, link, data_dir):
         self.link, self.data_dir = link, data_dir
         self.seed = self.mark = None
+        self.calls, self._calling = [], None  # the student-function calls of the cell judged (for hints)
+        self._read_seed = None
         self.sources = judged_cells(master)
         self._counter = itertools.count()
         self.ns = VerdictNamespace(self)
@@ -192,7 +194,7 @@ class Judge:
         @contextlib.contextmanager
         def reference_helpers(**replacements):
             saved = dict(self.link.standins)
-            self.link.standins.update(replacements)
+            self.link.standins.update({name: self._recorded(name, func) for name, func in replacements.items()})
             try:
                 yield
             finally:
@@ -256,6 +258,10 @@ class Judge:
             self.ns.fetched.clear()
         seed, self.seed = self.seed, None
         mark, self.mark = self.mark, None  # the cell's entry in the figure record goes first
+        if op not in ("get", "figures"):
+            self._read_seed = None
+        elif seed is not None:
+            self._read_seed = seed  # seeded by a read, which draws nothing: still the state of the next call
         try:
             return self.link.request(op, seed=seed, mark=mark, **fields)
         except ProbeFailed as problem:
@@ -294,9 +300,19 @@ class Judge:
 
     def call(self, func, args, kwargs, copy_inputs):
         """``run_quietly(func, *args, **kwargs)`` in the kernel: its value, or its failure raised here."""
-        answer = self.request("call", what=f"{func.__name__}(...)", name=func.__name__,
-                              args=boundary.encode(list(args)), kwargs=boundary.encode(dict(kwargs)),
-                              copy_inputs=copy_inputs, standins=sorted(self.link.standins))
+        record = hints.Call(func.__name__, hints.snapshot(list(args)), hints.snapshot(dict(kwargs)),
+                            seed=self.seed if self.seed is not None else self._read_seed,
+                            standins=sorted(self.link.standins))
+        self.calls.append(record)
+        self._calling = record
+        try:
+            answer = self.request("call", what=f"{func.__name__}(...)", name=func.__name__,
+                                  args=boundary.encode(list(args)), kwargs=boundary.encode(dict(kwargs)),
+                                  copy_inputs=copy_inputs, standins=sorted(self.link.standins))
+        finally:
+            self._calling = None
+        if not answer.get("ok"):
+            record.error, record.message = str(answer.get("error", "Error"))[:80], str(answer.get("message", ""))[:300]
         caught = answer.get("warnings", [])
         self.ns["run_quietly"].warnings = ([str(w)[:500] for w in caught[:100]]
                                            if isinstance(caught, list) else ["(unreadable warnings)"])
@@ -309,7 +325,26 @@ class Judge:
         if after is not None:
             for target, changed in zip(args, after if isinstance(after, list) else []):
                 _write_back(target, changed)
+        record.value, record.after = value, (hints.snapshot(after) if isinstance(after, list) else None)
         return value
+
+    def _recorded(self, name, func):
+        """The stand-in ``func``, recording each answer it gives for the student call being made."""
+        def standin(*args, **kwargs):
+            value = func(*args, **kwargs)
+            if self._calling is not None:
+                self._calling.helpers.append((name, hints.snapshot(args), hints.snapshot(value)))
+            return value
+        return standin
+
+    def _references(self):
+        """The instructor's reference functions, by the name of the student function they answer for."""
+        grader = dict.get(self.ns, "_grader")
+        return {name: getattr(grader, name, None) for name in hints.FUNCTIONS}
+
+    def _values(self):
+        """The judged cell's values, for hints: the grader's, the notebook's it read, its figures."""
+        return {**dict(self.ns), **self.ns.fetched, "_figures": self.figures.log}
 
     # -- judging one cell -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -339,6 +374,7 @@ class Judge:
         self.link.standins.clear()
         self.link.answered = 0
         self.figures.log = None
+        self.calls = []
         self.mark = self.sources[grade_id].lstrip().split("\n", 1)[0]  # its docstring: public
         cell_deadline = (time.monotonic() + seconds, next(self._counter), "cell")
         self.link.deadlines[:] = [cell_deadline]
@@ -358,7 +394,9 @@ class Judge:
                     except (KernelStuck, DeadKernelError):  # not a verdict: the caller restarts or gives up
                         raise
                     except Exception as error:  # the check failed: that is its verdict (the first error)
-                        outputs[:] = outputs or [_error_output(error)]
+                        if not outputs:
+                            outputs.append(_error_output(error))
+                            outputs.extend(hints.hint_outputs(grade_id, self.calls, self._references(), self._values()))
         finally:
             self.mark = None
             self.link.deadlines.clear()

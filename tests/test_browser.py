@@ -162,3 +162,38 @@ def test_feedback_page_shows_the_failed_checks(graded_course, page, shots):
     shown_notes = [e.grade_id for e in rubric_entries(graded_course / "source" / ASSIGNMENT / NOTEBOOK)
                    if e.notes and words(e.notes) in words(text)]
     assert page.locator(".pa2-rubric").count() == 0 and not shown_notes, "feedback shows the rubric"
+
+
+def test_feedback_summary_comes_first_links_to_the_failed_cells_and_shows_hints(graded_course, browser, shots):
+    """The seed transcript's feedback on a phone-sized screen, with JavaScript off and the network
+    cut: the summary is above the notebook and fits the screen, a failed check's link brings its
+    cell into view, and the likely mistake is shown in the summary and under the cell."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    fetched = []
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                  else (fetched.append(route.request.url), route.abort()))
+    page = context.new_page()
+    try:
+        page.goto((graded_course / "feedback" / FEEDBACK_STUDENT / ASSIGNMENT / "clustering.html").as_uri())
+        summary, notebook = page.locator("#pa2-summary"), page.locator("#notebook").first  # nbgrader nests two
+        assert summary.is_visible()
+        top, below = summary.bounding_box(), notebook.bounding_box()
+        assert top["y"] + top["height"] <= below["y"], (top, below)
+        assert top["x"] >= 0 and top["x"] + top["width"] <= 390, f"the summary is wider than the phone: {top}"
+        page.screenshot(path=shots / "feedback_summary_phone.png")
+        hinted = summary.locator("ol.pa2-failed > li", has=page.locator(".pa2-hint"))
+        assert hinted.count() >= 1, "no likely mistake shown in the summary"
+        assert "Likely mistake:" in hinted.first.inner_text()
+        link = hinted.first.locator("a").first
+        grade_id = link.get_attribute("href").lstrip("#")
+        link.click()
+        assert page.url.endswith(f"#{grade_id}")
+        anchor = page.locator(f'a[name="{grade_id}"]').bounding_box()
+        assert anchor is not None and 0 <= anchor["y"] < 844, f"the cell {grade_id} is not in view: {anchor}"
+        cell = page.locator(f'a[name="{grade_id}"] + div').locator(
+            "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' cell ')][1]")
+        assert "Likely mistake:" in squash(cell.inner_text()), "the hint is not under the failed cell"
+        page.screenshot(path=shots / "feedback_summary_link.png")
+    finally:
+        context.close()
+    assert fetched == [], f"the feedback page fetched from the network: {fetched[:3]}"

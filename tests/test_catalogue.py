@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from assignment import mutants
+from assignment import hints, mutants
 from assignment.examples import parse_answers
 
 from .judging import JudgedKernel
@@ -101,3 +101,82 @@ def test_vectorised_checks_pass_fifty_times_while_the_other_core_is_busy():
     finally:
         busy.kill()
     assert failures == [], failures[:3]
+
+
+#: The likely mistake each wrong entry is shown (tests/catalogue/wrong), by hint id
+#: (assignment/hints.py), over every cell it fails. Entries not listed get no hint. Some entries
+#: make two mistakes, and show both: update_centroids_integer_division sums into an array of X's
+#: dtype and floor-divides; k_means_stops_at_first_iteration stops at once and has no guard
+#: against a loss of 0.
+EXPECTED_HINTS = {
+    "fixed_sum_prod_column_sums": {"column_sums"},
+    "indices_python_list": {"indices_list"},
+    "indices_row_vector": {"indices_row"},
+    "compute_sq_dists_flat_norms": {"flat_norms"},
+    "compute_sq_dists_manhattan": {"manhattan"},
+    "compute_sq_dists_missing_factor_2": {"missing_factor_2"},
+    "compute_sq_dists_no_centroid_norms": {"no_centroid_norms"},
+    "compute_sq_dists_plus_sign": {"plus_sign"},
+    "compute_sq_dists_square_root": {"sqrt"},
+    "compute_sq_dists_squares_X_in_place": {"squares_X_in_place"},
+    "compute_sq_dists_transposed": {"transposed"},
+    "update_centroids_integer_division": {"floor_division", "integer_centroids"},
+    "update_centroids_k_from_assoc": {"k_from_assoc"},
+    "update_centroids_list_comparison": {"list_assoc"},
+    "update_centroids_median": {"medians"},
+    "update_centroids_nan_for_empty": {"nan_for_empty"},
+    "update_centroids_random_point_for_empty": {"point_for_empty"},
+    "update_centroids_sorts_assoc_in_place": {"sorts_assoc_in_place"},
+    "update_centroids_sums": {"cluster_sums"},
+    "update_centroids_zeros_like_X": {"integer_centroids"},
+    "associate_centroids_argmax": {"argmax"},
+    "associate_centroids_column_assoc": {"column_assoc"},
+    "associate_centroids_float_assoc": {"float_assoc"},
+    "associate_centroids_mean_of_all": {"mean_of_all"},
+    "associate_centroids_own_distances": {"own_distances"},
+    "associate_centroids_root_loss": {"root_loss"},
+    "associate_centroids_shifts_in_place": {"shifts_in_place"},
+    "associate_centroids_summed_loss": {"summed_loss", "loss_summed"},
+    "associate_centroids_swapped_outputs": {"swapped_outputs"},
+    "rand_init_first_k": {"first_rows"},
+    "rand_init_never_last_row": {"never_last_row"},
+    "rand_init_returns_indices": {"row_numbers"},
+    "rand_init_uniform_in_box": {"uniform_in_box"},
+    "rand_init_unseeded_generator": {"unseeded"},
+    "rand_init_with_replacement": {"with_replacement"},
+    "k_means_absolute_stop": {"missed_relative_stop"},
+    "k_means_divides_by_zero": {"divides_by_zero"},
+    "k_means_drops_first_loss": {"drops_first_loss"},
+    "k_means_first_check_too_late": {"checks_too_late"},
+    "k_means_first_k_start": {"ignores_rand_init"},
+    "k_means_never_stops_early": {"missed_relative_stop", "never_stops"},
+    "k_means_never_updates": {"never_updates"},
+    "k_means_one_iteration_too_many": {"one_too_many"},
+    "k_means_only_last_loss": {"only_last_loss"},
+    "k_means_shuffles_X_in_place": {"shuffles_X"},
+    "k_means_stops_at_first_iteration": {"stops_at_once", "divides_by_zero"},
+    "act8_sum_over_runs": {"runs_summed"},
+    "act8_k_means_on_validation": {"validation_fit"},
+    "act8_plot_k_from_0": {"k_from_0"},
+    "act10_plot_bare": {"k_from_0"},
+    "act8_plot_lossv_twice": {"lossv_twice"},
+    "act8_plot_no_legend": {"labels_without_legend"},
+}
+
+
+def test_the_expected_hints_name_catalogue_entries_and_known_mistakes():
+    assert set(EXPECTED_HINTS) <= {e.name for e in ENTRIES if e.expect == "wrong"}
+    assert set().union(*EXPECTED_HINTS.values()) <= set(hints.BY_ID)
+    own = [name for name, ids in EXPECTED_HINTS.items() if ids]
+    assert len(own) >= 25, own
+
+
+def test_each_wrong_entry_is_shown_its_own_likely_mistake_and_no_correct_entry_a_hint(outcomes):
+    """Graded through nbgrader as make grade grades: the hints under the failed checks of every
+    catalogue entry. No correct entry gets one; each wrong entry gets exactly its own (listed
+    above), and the hint sits under a cell that failed."""
+    shown = {o.entry.name: set(o.hints.values()) for o in outcomes}
+    assert {o.entry.name: o.hints for o in outcomes if o.entry.expect == "correct" and o.hints} == {}
+    wrong = {o.entry.name for o in outcomes if o.entry.expect == "wrong"}
+    assert {n: shown[n] for n in wrong if shown[n] != EXPECTED_HINTS.get(n, set())} == {}
+    assert [(o.entry.name, g) for o in outcomes for g in o.hints if g not in o.failing] == []

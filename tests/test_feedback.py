@@ -6,7 +6,7 @@ from nbconvert import HTMLExporter
 from nbgrader.api import Gradebook
 from nbgrader.converters import GenerateFeedback
 
-from assignment.exporters import NO_DESCRIPTION
+from assignment.exporters import NBGRADER_TEMPLATES, NO_DESCRIPTION, TEMPLATES
 from assignment.grade_one import run_converter
 from assignment.gradebook import course_config
 
@@ -30,7 +30,17 @@ def test_feedback_after_manual_grading_shows_the_grades_and_comments(graded_cour
     assert result.returncode == 0, result.stderr[-3000:]
     html = page.read_text()
     assert COMMENT in html and "Score: 1.5 / 2.0" in html
+    summary = BeautifulSoup(html, "html.parser").find(id="pa2-summary")
+    row = next(tr for tr in summary.select("table.pa2-parts tr") if tr.a and tr.a["href"] == "#take_along_axis_explanation")
+    assert "1.5 / 2" in row.get_text() and COMMENT in row.get_text(), row
     assert [line for line in hidden_code_lines() if line in html] == []
+
+
+class NbconvertExporter(HTMLExporter):
+    """nbconvert's own exporter (with its second parse of the page), finding the course's templates."""
+
+    def get_prefix_root_dirs(self):
+        return [str(TEMPLATES), str(NBGRADER_TEMPLATES), *super().get_prefix_root_dirs()]
 
 
 def page_elements(html):
@@ -47,7 +57,8 @@ def test_feedback_pages_hold_what_nbconverts_exporter_writes(graded_course, tmp_
     for label in ("nbconvert", "course"):
         config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
         if label == "nbconvert":
-            config.GenerateFeedback.exporter_class = HTMLExporter
+            config.GenerateFeedback.exporter_class = NbconvertExporter
+            config.HTMLExporter.template_name = "pa2_feedback"
         ok, log = run_converter(GenerateFeedback, config, "correct_alternative")
         assert ok, log
         pages[label] = page.read_text()

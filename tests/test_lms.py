@@ -2,6 +2,7 @@
 import csv
 import io
 
+import nbformat
 import pytest
 
 import assignment
@@ -121,3 +122,23 @@ def test_export_of_the_graded_examples(graded_course):
         else:
             assert float(cell) == float(grade["score"])
     assert "no_submission" in result.stdout and exported["no_submission"] == ""
+
+
+def test_moodle_feedback_column_holds_the_summarys_lines(graded_course):
+    """Each failed check of the feedback summary, shortened, one line each (with --partial the seed
+    transcript, still waiting for manual grading, is exported)."""
+    from assignment.gradebook import cell_scores
+    from assignment.summary import short_lines, summarise
+    result = run_module(graded_course, "lms", "moodle", "--roster", str(assignment.ROOT / "roster.csv"),
+                        "--partial", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(csv.DictReader(io.StringIO((graded_course / "exports" / "pa2_clustering_moodle.csv")
+                                           .read_bytes().decode("utf-8"))))
+    roster = {s["email"]: s["student_id"] for s in lms.read_roster(assignment.ROOT / "roster.csv")}
+    feedback = {roster[r["Email address"]]: r["Feedback"] for r in rows}
+    notebook = nbformat.read(graded_course / "autograded" / "seed_transcript" / "pa2_clustering" / "clustering.ipynb",
+                             as_version=4)
+    lines = short_lines(summarise(notebook, cell_scores("seed_transcript", f"sqlite:///{graded_course / 'gradebook.db'}")))
+    assert lines and feedback["seed_transcript"].splitlines()[2:] == [f"- {line}" for line in lines]
+    assert "Likely mistake: " in feedback["seed_transcript"]
+    assert feedback["correct_alternative"].endswith("Every automatic check passed.")

@@ -128,3 +128,21 @@ def test_a_flagged_submission_is_listed_for_review_and_still_counted(graded_cour
     assert students["untouched_release"]["score"] == "0" and students["untouched_release"]["status"] == "flagged"
     assert {int(t["graded"]) for t in read_csv(out / "tests.csv")} == {len(students)}
     assert "assigns np.isclose" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_mistakes_are_counted_per_student():
+    counts = report.mistake_counts({"a": {"t1": "sqrt", "t2": "sqrt", "t3": "argmax"}, "b": {"t2": "sqrt"}, "c": {}})
+    assert [(m, n, cells) for m, _, n, cells in counts] == [("sqrt", 2, ["t1", "t2"]), ("argmax", 1, ["t3"])]
+    assert counts[0][1].startswith("these are the square roots")
+
+
+def test_report_counts_the_likely_mistakes_of_the_class(reported, graded_course):
+    shown = {}
+    for path in sorted((graded_course / "autograded").glob("*/pa2_clustering/clustering.ipynb")):
+        for mistake in set(report.hints_shown(nbformat.read(path, as_version=4)).values()):
+            shown[mistake] = shown.get(mistake, 0) + 1
+    assert shown, "the seed transcript's mistakes should be recognised"
+    rows = read_csv(reported / "mistakes.csv")
+    assert {r["mistake"]: int(r["students"]) for r in rows} == shown
+    page = (reported / "report.html").read_text(encoding="utf-8")
+    assert "Likely mistakes" in page and all(r["mistake"] in page for r in rows)
