@@ -75,7 +75,7 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
     ensure_assignment(url, root)
     course = course_bundle(root, template_gradebook(root, paths["cache"]))
     students = student_ids(paths["submitted"]) if students is None else students
-    rows, tasks, stamps, unsandboxed, unchanged = {}, [], {}, [], set()
+    rows, tasks, stamps, unsandboxed, unchanged, cold = {}, [], {}, [], set(), {}
     for student_id in students:
         task = read_task(paths["submitted"] / student_id, feedback)
         stamps[student_id] = fingerprint(task, course)
@@ -100,6 +100,8 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
             row = graded_row(url, paths, task.student_id, graded.notes, graded.flag)
         if not graded.sandboxed:
             unsandboxed.append(task.student_id)
+        if graded.kernels.startswith("fresh ("):  # warm kernels were wanted, and the worker said why not
+            cold.setdefault(graded.kernels[len("fresh ("):-1], []).append(task.student_id)
         save_record(paths, task.student_id, make_record(stamps[task.student_id], row, graded))
         rows[task.student_id] = row
 
@@ -107,6 +109,9 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
     if unsandboxed:
         print(f"warning: bubblewrap (bwrap) was not usable where {len(unsandboxed)} submissions were graded: "
               "student code ran without a sandbox (memory cap only); see the README", file=sys.stderr)
+    for reason, names in sorted(cold.items()):
+        print(f"note: {len(names)} submissions were graded with fresh kernels, not warm ones: {reason}",
+              file=sys.stderr)
     return [rows[s] for s in students]
 
 

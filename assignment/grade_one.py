@@ -38,8 +38,11 @@ from .gradebook import PRIVATE_GRADEBOOK_FOLDERS, course_config
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
 from .sandbox import bwrap_works
 from .tampering import describe_findings, scan_notebook
+from .warm_kernels import LAUNCHER_SCRIPT, kernels_wanted, warm_kernels
 
 KERNEL_NAME = "pa2-sandbox"
+#: The kernelspec of warm kernels, forked from the worker's template (``assignment.warm_kernels``).
+WARM_KERNEL_NAME = "pa2-warm"
 #: Seconds for the whole notebook of one submission; each cell also has its own limit.
 SUBMISSION_TIMEOUT = 20 * 60
 KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
@@ -84,7 +87,8 @@ class Graded:
 
     ``problem`` is empty when the notebook was autograded; then ``notebook`` is the
     autograded notebook (JSON text) and ``feedback`` its HTML (or empty, with the reason in
-    ``notes``). ``sandboxed`` says whether the kernel ran inside bubblewrap.
+    ``notes``). ``sandboxed`` says whether the kernel ran inside bubblewrap; ``kernels`` is
+    ``"warm"``, or ``"fresh"`` followed by why warm kernels were not used when they were wanted.
     """
     student_id: str
     problem: str = ""
@@ -94,6 +98,7 @@ class Graded:
     feedback: str = ""
     timestamp: str = ""
     sandboxed: bool = False
+    kernels: str = "fresh"
     seconds: float = 0.0
     worker: str = ""
 
@@ -122,23 +127,25 @@ _KERNELS = {}
 
 
 def kernels_dir():
-    """A folder holding the sandboxed kernel's kernelspec, made once per process."""
+    """A folder holding the kernelspecs of the sandboxed kernel, fresh and warm, made once per process."""
     if "dir" not in _KERNELS:
         folder = Path(tempfile.mkdtemp(prefix="pa2-kernels-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        spec_dir = folder / "kernels" / KERNEL_NAME
-        spec_dir.mkdir(parents=True)
-        spec = {"argv": [sys.executable, str(Path(__file__).with_name("sandbox.py")), "{connection_file}"],
-                "display_name": "PA2 grading (sandboxed)", "language": "python", "interrupt_mode": "message"}
-        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+        for name, script, label in ((KERNEL_NAME, Path(__file__).with_name("sandbox.py"), "sandboxed"),
+                                    (WARM_KERNEL_NAME, LAUNCHER_SCRIPT, "sandboxed, warm")):
+            spec_dir = folder / "kernels" / name
+            spec_dir.mkdir(parents=True)
+            spec = {"argv": [sys.executable, str(script), "{connection_file}"],
+                    "display_name": f"PA2 grading ({label})", "language": "python", "interrupt_mode": "message"}
+            (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
         _KERNELS["dir"], _KERNELS["sandbox"] = folder, bwrap_works()
     return _KERNELS["dir"], _KERNELS["sandbox"]
 
 
-def nbgrader_config(course, runtime):
+def nbgrader_config(course, runtime, kernel_name=KERNEL_NAME):
     """The course's nbgrader_config.py, pointed at the throw-away course folder ``course``."""
     config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
-    config.Execute.kernel_name = KERNEL_NAME
+    config.Execute.kernel_name = kernel_name
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(runtime / "kernel")
     config.KernelManager.connection_file = str(runtime / "kernel.json")  # not in the shared /tmp
@@ -224,13 +231,35 @@ def worker_name():
 
 
 def grade_submission(task, course):
-    """Grade ``task`` (a :class:`Task`) with the course files ``course``; return :class:`Graded`."""
+    """Grade ``task`` (a :class:`Task`) with the course files ``course``; return :class:`Graded`.
+
+    With warm kernels, a submission during which the template died (its kernels die with it) is
+    graded again from the start with fresh kernels, so nothing is lost or blamed on the student.
+    """
     started = time.perf_counter()
+    template, kernels = None, "fresh"
+    if kernels_wanted() == "warm":
+        warm = warm_kernels()
+        template = warm.template_for_next_submission()
+        kernels = "warm" if template is not None else f"fresh ({warm.problem})"
+    result = _grade_submission(task, course, template)
+    if template is not None and not template.alive():
+        result = _grade_submission(task, course, None)
+        kernels = "fresh (the template kernel died while grading this submission, which was graded again)"
+    result.kernels = kernels
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _grade_submission(task, course, template):
+    """Grade ``task`` with warm kernels forked from ``template``, or fresh kernels when it is None."""
     result = Graded(task.student_id, worker=worker_name())
     kernels, result.sandboxed = kernels_dir()
-    work = Path(tempfile.mkdtemp(prefix="pa2-grade-"))
+    # with warm kernels the work folder is in the template's grading folder, the only one it sees
+    work = Path(tempfile.mkdtemp(prefix="pa2-grade-", dir=template.folder if template else None))
     PRIVATE_GRADEBOOK_FOLDERS.add(str(work))
-    saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR")}
+    saved_env = {k: os.environ.get(k)
+                 for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR", "PA2_WARM_TEMPLATE")}
     try:
         home, runtime = work / "course", work / "run"
         runtime.mkdir()
@@ -255,7 +284,9 @@ def grade_submission(task, course):
         # the connection file and sockets go to a folder of this submission's own
         os.environ.update({"JUPYTER_PATH": str(kernels), "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(runtime),
                            "PA2_SANDBOX": "bwrap" if result.sandboxed else "none"})
-        config = nbgrader_config(home, runtime)
+        if template is not None:
+            os.environ["PA2_WARM_TEMPLATE"] = template.socket
+        config = nbgrader_config(home, runtime, WARM_KERNEL_NAME if template is not None else KERNEL_NAME)
         result.problem = autograde_surviving_killers(home, task.student_id, config, runtime, result.notes)
         if result.problem:
             return result
@@ -281,4 +312,3 @@ def grade_submission(task, course):
                 os.environ[key] = value
         PRIVATE_GRADEBOOK_FOLDERS.discard(str(work))
         shutil.rmtree(work, ignore_errors=True)
-        result.seconds = round(time.perf_counter() - started, 2)

@@ -56,6 +56,38 @@ def python_roots():
     return sorted(r for r in roots if not any(r != o and r.startswith(o + os.sep) for o in roots))
 
 
+def system_binds():
+    """bwrap arguments for what every sandbox holds: the system and Python read-only, a new
+    ``/proc`` and ``/dev``, an in-memory ``/tmp``."""
+    command = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = os.path.join("/", link)
+        if os.path.islink(target):
+            command += ["--symlink", os.readlink(target), target]
+        elif os.path.isdir(target):
+            command += ["--ro-bind", target, target]
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for root in python_roots():
+        command += ["--ro-bind", root, root]
+    return command
+
+
+def kernel_environment():
+    """The whole environment of a sandboxed kernel (bwrap clears the rest)."""
+    environment = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+                   "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "LANG": "C.UTF-8",
+                   "PA2_SANDBOX": "bwrap", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                   "LOKY_MAX_CPU_COUNT": str(os.cpu_count() or 1)}
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if key in os.environ:
+            environment[key] = os.environ[key]
+    return environment
+
+
+def setenv_arguments(environment):
+    return [argument for key, value in environment.items() for argument in ("--setenv", key, value)]
+
+
 def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
     """The bwrap command line that runs ``kernel_argv`` in the sandbox.
 
@@ -66,17 +98,7 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
     socket_dir = os.path.dirname(socket_prefix)
     if socket_dir in SHARED_FOLDERS:
         sys.exit(f"the kernel's socket folder {socket_dir} must be a folder of its own, not a shared one")
-    command = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv",
-               "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    for link in ("bin", "lib", "lib64", "sbin"):
-        target = os.path.join("/", link)
-        if os.path.islink(target):
-            command += ["--symlink", os.readlink(target), target]
-        elif os.path.isdir(target):
-            command += ["--ro-bind", target, target]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for root in python_roots():
-        command += ["--ro-bind", root, root]
+    command = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv", *system_binds()]
     command += ["--tmpfs", workdir]
     for name in sorted(os.listdir(workdir)):
         path = os.path.join(workdir, name)
@@ -87,16 +109,7 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
     connection_file = os.path.abspath(connection_file)
     if os.path.dirname(connection_file) != socket_dir:
         command += ["--ro-bind", connection_file, connection_file]
-    command += ["--chdir", workdir]
-    environment = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-                   "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "LANG": "C.UTF-8",
-                   "PA2_SANDBOX": "bwrap", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                   "LOKY_MAX_CPU_COUNT": str(os.cpu_count() or 1)}
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        if key in os.environ:
-            environment[key] = os.environ[key]
-    for key, value in environment.items():
-        command += ["--setenv", key, value]
+    command += ["--chdir", workdir, *setenv_arguments(kernel_environment())]
     return command + ["--", *kernel_argv]
 
 

@@ -37,6 +37,11 @@ def test_report_prints_ratios_against_stock_and_the_ceiling():
                      "30.0 s): 5.00 s per submission; every core runs at 62% of that speed",
                      "on every core: 3.00 x", "would be 4.80 x as fast as stock nbgrader"):
         assert expected in text, f"expected {expected!r} in the report, got:\n{text}"
+    figures.update(warm_1_worker_s=90.0, warm_all_cores_s=50.0)  # and warm kernels beside fresh ones
+    text = report(figures)
+    for expected in ("warm kernels on 1 worker cost 0.90 x the bare class", "on every core 4.80 x as fast as stock",
+                     "1.60 x as fast as fresh kernels"):
+        assert expected in text, f"expected {expected!r} in the report, got:\n{text}"
     figures["bare_longest_s"] = 60.0  # one notebook longer than half the class: the floor is that notebook
     text = report(figures)
     assert "would be 4.00 x as fast" in text, f"expected the longest notebook to set the floor, got:\n{text}"

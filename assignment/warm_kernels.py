@@ -1,0 +1,131 @@
+"""Warm kernels on a worker: the template's life, and when to grade with fresh kernels instead.
+
+``KERNELS=warm`` grades each submission with a kernel forked from the
+worker's template (``assignment.template_kernel``), ``KERNELS=fresh`` starts every kernel anew
+(``assignment.sandbox``; the default, see :data:`DEFAULT_KERNELS`). A worker starts its template when it grades its first submission and
+keeps it. Warm kernels are not used, and the worker says why once (:attr:`Graded.kernels`), where
+bubblewrap cannot make the template's namespaces or the template does not come up; a template that
+dies is started again, at most :data:`MAX_STARTS` times in all.
+"""
+import atexit
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .sandbox import bwrap_works, kernel_environment, setenv_arguments, system_binds
+
+TEMPLATE_SCRIPT = Path(__file__).with_name("template_kernel.py")
+LAUNCHER_SCRIPT = Path(__file__).with_name("warm_launcher.py")
+#: Where the template sees the worker's grading folder (it is unmounted in every kernel).
+VIEW_FOLDER = "/run/pa2-grading"
+#: Seconds the template may take to import the scientific stack.
+START_TIMEOUT = 120
+#: Templates a worker starts at most (the first, and again after one died).
+MAX_STARTS = 3
+
+
+#: Kernels used when ``KERNELS`` is not set.
+DEFAULT_KERNELS = "fresh"
+
+
+def kernels_wanted():
+    """``"warm"`` or ``"fresh"``, from ``KERNELS`` (default: :data:`DEFAULT_KERNELS`)."""
+    wanted = os.environ.get("KERNELS", "").strip().lower() or DEFAULT_KERNELS
+    if wanted not in ("warm", "fresh"):
+        raise ValueError(f"KERNELS must be warm or fresh, not {wanted!r}")
+    return wanted
+
+
+def template_command(folder, socket_path):
+    """The bwrap command that runs the template, seeing ``folder`` at :data:`VIEW_FOLDER`."""
+    script = str(TEMPLATE_SCRIPT)
+    view_socket = VIEW_FOLDER + socket_path[len(folder):]
+    return ["bwrap", "--unshare-all", "--clearenv", *system_binds(), "--ro-bind", script, script,
+            "--bind", folder, VIEW_FOLDER, "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
+            "--chdir", "/", *setenv_arguments(kernel_environment()),
+            "--", sys.executable, script, view_socket, folder, VIEW_FOLDER]
+
+
+class Template:
+    """One running template and its grading folder (every submission's work folder goes in it)."""
+
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="pa2-warm-", dir="/tmp")  # the kernels' paths are made in /tmp
+        self.socket = os.path.join(self.folder, "template.sock")
+        self.log = os.path.join(self.folder, "template.log")
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(template_command(self.folder, self.socket), stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=log, text=True)
+        self.problem = self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if selector.select(timeout=max(0.1, deadline - time.monotonic())):
+                    if self.process.stdout.readline().strip() == "ready":
+                        return ""
+                    break
+        with open(self.log) as log:
+            error = log.read().strip().splitlines()
+        self.stop()
+        return f"the template kernel did not start ({error[-1] if error else 'no answer'})"
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class WarmKernels:
+    """This worker's template, started on first use and again after it died (:data:`MAX_STARTS`)."""
+
+    def __init__(self):
+        self.template, self.starts, self.problem = None, 0, ""
+        atexit.register(self.stop)
+
+    def template_for_next_submission(self):
+        """The running template, or None (then grade with fresh kernels; :attr:`problem` says why)."""
+        if self.template is not None and self.template.alive():
+            return self.template
+        if self.template is not None:
+            self.template.stop()
+            self.template, self.problem = None, "the template kernel died"
+        if self.starts >= MAX_STARTS:
+            return None
+        if not bwrap_works():
+            self.problem = "bubblewrap cannot make namespaces here"
+            self.starts = MAX_STARTS
+            return None
+        self.starts += 1
+        template = Template()
+        if template.problem:
+            self.problem = template.problem
+            return None
+        self.template = template
+        return template
+
+    def stop(self):
+        if self.template is not None:
+            self.template.stop()
+            self.template = None
+
+
+_WARM = {}
+
+
+def warm_kernels():
+    """The worker's :class:`WarmKernels` (one per process)."""
+    if "warm" not in _WARM:
+        _WARM["warm"] = WarmKernels()
+    return _WARM["warm"]

@@ -1,0 +1,230 @@
+"""Warm kernels, with the real mechanism: kernels forked from a worker's template, each in its own
+namespaces, see nothing of each other, keep nothing of the one before, start as a fresh kernel
+would, and a template killed mid-grading loses no submission."""
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client import KernelManager
+
+from assignment import ASSIGNMENT, SUBMITTED_DIR, copy_course
+from assignment.grade_one import KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir
+from assignment.gradebook import template_gradebook
+from assignment.sandbox import bwrap_works
+from assignment.warm_kernels import WarmKernels
+
+pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable on this machine")
+
+
+@pytest.fixture(scope="module")
+def template():
+    warm = WarmKernels()
+    running = warm.template_for_next_submission()
+    assert running is not None, warm.problem
+    yield running
+    warm.stop()
+
+
+class Kernel:
+    """A kernel as nbgrader starts it: a kernelspec, IPC sockets in a runtime folder of its own,
+    the notebook's folder (a data file and the notebook) as its working folder."""
+
+    def __init__(self, template, kernel_name=WARM_KERNEL_NAME):
+        kernels, _ = kernels_dir()
+        work = Path(os.path.join(template.folder, f"kernel-{time.monotonic_ns()}"))
+        self.runtime, self.notebook_dir = work / "run", work / "notebook"
+        self.runtime.mkdir(parents=True)
+        self.notebook_dir.mkdir()
+        (self.notebook_dir / "data.npy").write_bytes(b"data")
+        (self.notebook_dir / "clustering.ipynb").write_text("the hidden tests")
+        os.environ.update({"JUPYTER_PATH": str(kernels), "PA2_WARM_TEMPLATE": template.socket})
+        self.manager = KernelManager(kernel_name=kernel_name, transport="ipc", ip=str(self.runtime / "kernel"),
+                                     connection_file=str(self.runtime / "kernel.json"))
+        self.manager.start_kernel(cwd=str(self.notebook_dir))
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def run(self, code):
+        """Run ``code``; return what it printed (an error's name and value, if it raised)."""
+        printed = []
+
+        def keep(message):
+            content = message["content"]
+            if message["msg_type"] == "stream":
+                printed.append(content["text"])
+            elif message["msg_type"] == "error":
+                printed.append(f"{content['ename']}: {content['evalue']}")
+        self.client.execute_interactive(code, timeout=60, output_hook=keep)
+        return "".join(printed)
+
+    def value(self, expression):
+        return json.loads(self.run(f"import json as _j; print(_j.dumps({expression}))"))
+
+    def shutdown(self):
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+def host_processes_with(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+STATE = ("{'env': dict(__import__('os').environ), 'cwd': __import__('os').getcwd(), "
+         "'files': sorted(__import__('os').listdir('.')), 'path': __import__('sys').path, "
+         "'blas': sorted((i['internal_api'], i['num_threads']) for i in __import__('threadpoolctl').threadpool_info()), "
+         "'memory': __import__('resource').getrlimit(__import__('resource').RLIMIT_AS), 'uid': __import__('os').getuid(), "
+         "'pids': sorted(int(p) for p in __import__('os').listdir('/proc') if p.isdigit())}")
+
+
+def test_a_warm_kernel_starts_as_a_fresh_kernel_would(template):
+    states = {}
+    for name in (KERNEL_NAME, WARM_KERNEL_NAME):
+        kernel = Kernel(template, name)
+        try:  # after the notebook's imports, which set the BLAS pools and some variables
+            kernel.run("import numpy, scipy.spatial.distance, sklearn.decomposition, matplotlib.pyplot")
+            states[name] = kernel.value(STATE)
+            caps = kernel.run("print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])").strip()
+        finally:
+            kernel.shutdown()
+    fresh, warm = states[KERNEL_NAME], states[WARM_KERNEL_NAME]
+    for state in (fresh, warm):  # each in its own folder, so compare where it is, not its name
+        state["path"] = [p.replace(state["cwd"], "<notebook folder>") for p in state["path"]]
+        state["cwd"] = state["env"]["PWD"] = "<notebook folder>"
+    assert warm == fresh
+    assert warm["files"] == ["data.npy"]  # the data, not the notebook
+    assert warm["pids"] == [1, 2]  # its own PID namespace: its supervisor and itself
+    assert caps == "0000000000000000"  # no capability at all, even inside its namespaces
+
+
+def test_two_kernels_see_neither_files_nor_processes_of_each_other(template):
+    first, second = Kernel(template), Kernel(template)
+    try:
+        first.run("import subprocess; open('/tmp/first', 'w').write('x'); open('mine', 'w').write('x'); "
+                  "child = subprocess.Popen(['sleep', '977.5'])")
+        seen = second.value("{'tmp': __import__('os').listdir('/tmp'), 'here': __import__('os').listdir('.'), "
+                            "'sleep': [p for p in __import__('os').listdir('/proc') if p.isdigit() and "
+                            "b'977.5' in open(f'/proc/{p}/cmdline', 'rb').read()], "
+                            "'pids': sorted(int(p) for p in __import__('os').listdir('/proc') if p.isdigit())}")
+        assert "first" not in seen["tmp"] and "mine" not in seen["here"]
+        assert seen["sleep"] == [] and seen["pids"] == [1, 2]
+        assert host_processes_with(b"977.5")  # it does run, in the first kernel's namespace
+    finally:
+        first.shutdown()
+        second.shutdown()
+    deadline = time.monotonic() + 10
+    while host_processes_with(b"977.5") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert host_processes_with(b"977.5") == []  # gone with its kernel's PID namespace
+
+
+def test_nothing_one_kernel_changes_reaches_the_next(template):
+    first = Kernel(template)
+    try:
+        first.run("import os, numpy, matplotlib, matplotlib.pyplot as plt, subprocess\n"
+                  "open('/tmp/left', 'w').write('x'); os.makedirs('/dev/shm/left', exist_ok=True)\n"
+                  "os.environ['LEFT'] = '1'; numpy.LEFT = 1; numpy.mean = None\n"
+                  "matplotlib.rcParams['lines.linewidth'] = 9; plt.figure(); plt.plot([1, 2])\n"
+                  "subprocess.Popen(['sleep', '978.5'], start_new_session=True)")
+        assert first.value("[__import__('os').environ.get('LEFT'), __import__('numpy').mean is None]") == ["1", True]
+    finally:
+        first.shutdown()
+    second = Kernel(template)
+    try:
+        assert second.value(
+            "{'tmp': 'left' in __import__('os').listdir('/tmp'), 'shm': __import__('os').listdir('/dev/shm'), "
+            "'env': __import__('os').environ.get('LEFT'), 'module': hasattr(__import__('numpy'), 'LEFT'), "
+            "'mean': __import__('numpy').mean([1, 3]), "
+            "'width': __import__('matplotlib').rcParams['lines.linewidth'], "
+            "'figures': __import__('matplotlib.pyplot').pyplot.get_fignums()}"
+        ) == {"tmp": False, "shm": [], "env": None, "module": False, "mean": 2.0, "width": 1.5, "figures": []}
+    finally:
+        second.shutdown()
+    assert host_processes_with(b"978.5") == []
+
+
+def test_random_state_differs_between_kernels(template):
+    draws = []
+    for _ in range(2):
+        kernel = Kernel(template)
+        try:
+            draws.append(kernel.value("[__import__('numpy').random.rand(), __import__('random').random()]"))
+        finally:
+            kernel.shutdown()
+    assert draws[0][0] != draws[1][0] and draws[0][1] != draws[1][1]
+
+
+def test_the_network_is_unreachable_and_the_grading_folder_unseen(template):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    kernel = Kernel(template)
+    try:
+        reached = kernel.run(f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {server.getsockname()[1]}), 3)\n"
+                             "    print('connected')\nexcept OSError as error:\n    print('failed', error)")
+        folder = kernel.value(f"[__import__('os').path.exists(p) for p in ({template.folder!r}, "
+                              f"{str(Path(template.folder) / 'template.sock')!r}, '/run/pa2-grading/template.sock')]")
+        writable = kernel.run("for place in ('/', '/usr', '/dev', '/etc'):\n    try:\n        open(place + '/x', 'w')\n"
+                              "        print(place)\n    except OSError:\n        pass")
+    finally:
+        kernel.shutdown()
+    with pytest.raises(TimeoutError):
+        server.accept()
+    server.close()
+    assert reached.startswith("failed")
+    assert folder == [True, False, False]  # the path to its own folder only, nothing else of the grading folder
+    assert writable == ""
+
+
+def test_killing_the_template_mid_grading_loses_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERNELS", "warm")
+    root = copy_course(tmp_path / "course")
+    course = course_bundle(root, template_gradebook(root, tmp_path / "cache"))
+    folder = SUBMITTED_DIR / "correct_alternative"
+    task = Task("correct_alternative", {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()},
+                feedback=False)
+    from assignment import warm_kernels as module
+    warm = WarmKernels()
+    monkeypatch.setitem(module._WARM, "warm", warm)
+    first = warm.template_for_next_submission()
+    assert first is not None, warm.problem
+
+    def kill_when_a_kernel_runs():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if list(Path(first.folder).glob(f"pa2-grade-*/course/autograded/*/{ASSIGNMENT}")):
+                time.sleep(1)
+                first.process.kill()
+                return
+            time.sleep(0.05)
+    killer = threading.Thread(target=kill_when_a_kernel_runs)
+    killer.start()
+    try:
+        graded = grade_submission(task, course)
+        killer.join()
+        assert not first.alive()
+        assert graded.problem == "" and graded.notebook, graded.problem
+        assert graded.kernels.startswith("fresh (the template kernel died")
+        assert not any("graded again without cell" in note for note in graded.notes)
+        again = grade_submission(task, course)  # the next submission: a new template, warm again
+        assert again.kernels == "warm" and again.problem == ""
+        assert json.loads(again.notebook)["cells"] and _scores(again.notebook) == _scores(graded.notebook)
+    finally:
+        warm.stop()
+
+
+def _scores(notebook):
+    return {c["metadata"]["nbgrader"]["grade_id"]: [o.get("ename") for o in c.get("outputs", [])]
+            for c in json.loads(notebook)["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
