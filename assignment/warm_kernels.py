@@ -1,9 +1,9 @@
 """Warm kernels on a worker: the template's life, and when to grade with fresh kernels instead.
 
-``KERNELS=warm`` grades each submission with a kernel forked from the
-worker's template (``assignment.template_kernel``), ``KERNELS=fresh`` starts every kernel anew
-(``assignment.sandbox``; the default, see :data:`DEFAULT_KERNELS`). A worker starts its template when it grades its first submission and
-keeps it. Warm kernels are not used, and the worker says why once (:attr:`Graded.kernels`), where
+``KERNELS=warm`` (the default, :data:`DEFAULT_KERNELS`) grades each submission with a kernel
+forked from the worker's template (``assignment.template_kernel``); ``KERNELS=fresh`` starts every
+kernel anew (``assignment.sandbox``). A worker starts its template when it grades its first
+submission and keeps it. Warm kernels are not used, and the worker says why once (:attr:`Graded.kernels`), where
 bubblewrap cannot make the template's namespaces or the template does not come up; a template that
 dies is started again, at most :data:`MAX_STARTS` times in all.
 """
@@ -30,7 +30,7 @@ MAX_STARTS = 3
 
 
 #: Kernels used when ``KERNELS`` is not set.
-DEFAULT_KERNELS = "fresh"
+DEFAULT_KERNELS = "warm"  # the catalogue, hostile and cheat suites grade the same with either
 
 
 def kernels_wanted():
@@ -51,11 +51,35 @@ def template_command(folder, socket_path):
             "--", sys.executable, script, view_socket, folder, VIEW_FOLDER]
 
 
+def remove_stale_folders(parent="/tmp"):
+    """Remove the grading folders of workers that are gone (Dask kills its workers without their
+    exit handlers): a folder whose worker's process no longer exists, or that is older than
+    :data:`START_TIMEOUT` with no worker named. Another live worker's folder is left alone."""
+    for folder in Path(parent).glob("pa2-warm-*"):
+        try:
+            pid = int((folder / "worker.pid").read_text())
+        except (OSError, ValueError):
+            try:
+                if time.time() - folder.stat().st_mtime > 2 * START_TIMEOUT:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                pass
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            pass
+
+
 class Template:
     """One running template and its grading folder (every submission's work folder goes in it)."""
 
     def __init__(self):
+        remove_stale_folders()
         self.folder = tempfile.mkdtemp(prefix="pa2-warm-", dir="/tmp")  # the kernels' paths are made in /tmp
+        Path(self.folder, "worker.pid").write_text(str(os.getpid()))
         self.socket = os.path.join(self.folder, "template.sock")
         self.log = os.path.join(self.folder, "template.log")
         with open(self.log, "w") as log:

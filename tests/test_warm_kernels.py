@@ -228,3 +228,41 @@ def test_killing_the_template_mid_grading_loses_nothing(monkeypatch, tmp_path):
 def _scores(notebook):
     return {c["metadata"]["nbgrader"]["grade_id"]: [o.get("ename") for o in c.get("outputs", [])]
             for c in json.loads(notebook)["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
+
+
+def test_a_gone_workers_grading_folder_is_removed_and_a_live_ones_kept(tmp_path):
+    """Dask kills its workers without their exit handlers: the next template's start removes the
+    folders of workers that are gone, and never one of a worker still grading."""
+    import subprocess
+
+    from assignment.warm_kernels import START_TIMEOUT, remove_stale_folders
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folders = {name: tmp_path / f"pa2-warm-{name}" for name in ("gone", "live", "starting", "unnamed_old")}
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "kernel-1").mkdir()
+    (folders["gone"] / "worker.pid").write_text(str(gone.pid))
+    (folders["live"] / "worker.pid").write_text(str(os.getpid()))
+    old = time.time() - 3 * START_TIMEOUT
+    os.utime(folders["unnamed_old"], (old, old))
+    remove_stale_folders(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pa2-warm-live", "pa2-warm-starting"]
+
+
+def test_without_namespaces_for_a_template_the_submission_is_graded_fresh_and_says_why(monkeypatch, tmp_path):
+    """Where bubblewrap cannot make the template's namespaces, the worker grades with fresh kernels,
+    the same outcomes, and says why (make grade prints it once)."""
+    monkeypatch.setenv("KERNELS", "warm")
+    from assignment import warm_kernels as module
+    monkeypatch.setattr(module, "bwrap_works", lambda: False)
+    monkeypatch.setitem(module._WARM, "warm", WarmKernels())
+    root = copy_course(tmp_path / "course")
+    course = course_bundle(root, template_gradebook(root, tmp_path / "cache"))
+    folder = SUBMITTED_DIR / "correct_alternative"
+    task = Task("correct_alternative", {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()},
+                feedback=False)
+    graded = grade_submission(task, course)
+    assert graded.problem == "" and graded.notebook, graded.problem
+    assert graded.kernels == "fresh (bubblewrap cannot make namespaces here)", graded.kernels
+    assert all(error is None for errors in _scores(graded.notebook).values() for error in errors)
