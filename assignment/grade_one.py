@@ -235,6 +235,8 @@ def grade_submission(task, course):
 
     With warm kernels, a submission during which the template died (its kernels die with it) is
     graded again from the start with fresh kernels, so nothing is lost or blamed on the student.
+    So is one whose warm kernel died: when a fresh kernel does not die, warm kernels are given up
+    on this worker (they cannot work here) and the fresh grading stands.
     """
     started = time.perf_counter()
     template, kernels = None, "fresh"
@@ -246,6 +248,11 @@ def grade_submission(task, course):
     if template is not None and not template.alive():
         result = _grade_submission(task, course, None)
         kernels = "fresh (the template kernel died while grading this submission, which was graded again)"
+    elif template is not None and result.problem.startswith(KERNEL_DIED):
+        fresh = _grade_submission(task, course, None)
+        if not fresh.problem.startswith(KERNEL_DIED):  # not the student's doing: warm kernels fail here
+            warm.give_up("a warm kernel died where a fresh one did not (see the README: Warm kernels)")
+            result, kernels = fresh, f"fresh ({warm.problem})"
     result.kernels = kernels
     result.seconds = round(time.perf_counter() - started, 2)
     return result

@@ -38,6 +38,7 @@ template imports the scientific stack.
 import ctypes
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -60,6 +61,9 @@ PRELOADED = ("numpy", "scipy.spatial.distance", "matplotlib", "matplotlib.pyplot
              "sklearn.preprocessing", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "threadpoolctl")
 #: Set in the template only (never in a kernel): OpenBLAS must start no threads before the fork.
 TEMPLATE_ONLY = {"OPENBLAS_NUM_THREADS": "1"}
+
+#: This script, bound alone into the template's sandbox: not for the kernels.
+SCRIPT = os.path.abspath(__file__)
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -95,6 +99,17 @@ def fresh_blas_threads(environ):
         except ValueError:
             pass
     return len(os.sched_getaffinity(0))
+
+
+def mounts_below(folder):
+    """The mount points strictly below ``folder`` in this mount namespace, parents first."""
+    points = set()
+    with open("/proc/self/mountinfo") as info:
+        for line in info:
+            point = re.sub(r"\\([0-7]{3})", lambda octal: chr(int(octal.group(1), 8)), line.split()[4])
+            if point.startswith(folder.rstrip("/") + "/"):
+                points.add(point)
+    return sorted(points, key=lambda point: (point.count("/"), point))
 
 
 def drop_capabilities():
@@ -191,8 +206,19 @@ class Template:
         data = [(os.path.join(workdir, name), os.open(os.path.join(self.view(workdir), name), os.O_PATH))
                 for name in sorted(os.listdir(self.view(workdir)))
                 if not name.endswith(".ipynb") and os.path.isfile(os.path.join(self.view(workdir), name))]
+        # what the sandbox binds below /tmp (Python and the venv, when they live there) stays in view
+        below_tmp = [(path, os.open(path, os.O_PATH)) for path in mounts_below("/tmp") if path != SCRIPT]
         for path in ("/tmp", "/dev/shm"):
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        for path, fd in below_tmp:
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "w").close()
+            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            os.close(fd)
         for path in (runtime, workdir):
             os.makedirs(path, exist_ok=True)
         mount(f"/proc/self/fd/{runtime_fd}", runtime, None, MS_BIND)

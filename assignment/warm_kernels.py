@@ -139,6 +139,11 @@ class WarmKernels:
         self.template = template
         return template
 
+    def give_up(self, reason):
+        """Use fresh kernels from now on, for ``reason`` (:attr:`problem`)."""
+        self.stop()
+        self.starts, self.problem = MAX_STARTS, reason
+
     def stop(self):
         if self.template is not None:
             self.template.stop()

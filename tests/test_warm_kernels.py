@@ -266,3 +266,30 @@ def test_without_namespaces_for_a_template_the_submission_is_graded_fresh_and_sa
     assert graded.problem == "" and graded.notebook, graded.problem
     assert graded.kernels == "fresh (bubblewrap cannot make namespaces here)", graded.kernels
     assert all(error is None for errors in _scores(graded.notebook).values() for error in errors)
+
+
+def test_warm_kernels_that_die_where_fresh_ones_live_are_given_up(monkeypatch, tmp_path):
+    """A machine where a forked kernel cannot run (here: a template whose kernels exit at once)
+    grades with fresh kernels, the same results, and says why; the student is not blamed."""
+    from assignment import warm_kernels as module
+    broken = tmp_path / "template_kernel.py"
+    source = module.TEMPLATE_SCRIPT.read_text()
+    assert "        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)\n" in source
+    broken.write_text(source.replace("        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)\n", "        os._exit(3)\n", 1))
+    monkeypatch.setattr(module, "TEMPLATE_SCRIPT", broken)
+    monkeypatch.setenv("KERNELS", "warm")
+    warm = WarmKernels()
+    monkeypatch.setitem(module._WARM, "warm", warm)
+    root = copy_course(tmp_path / "course")
+    course = course_bundle(root, template_gradebook(root, tmp_path / "cache"))
+    folder = SUBMITTED_DIR / "correct_alternative"
+    task = Task("correct_alternative", {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()},
+                feedback=False)
+    try:
+        graded = grade_submission(task, course)
+        assert graded.problem == "" and graded.notebook, graded.problem
+        assert graded.kernels.startswith("fresh (a warm kernel died where a fresh one did not"), graded.kernels
+        assert all(error is None for errors in _scores(graded.notebook).values() for error in errors)
+        assert warm.template_for_next_submission() is None  # given up on this worker
+    finally:
+        warm.stop()
