@@ -21,6 +21,7 @@ import sys
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 #: Seconds to wait for the template's answer before starting a fresh kernel instead.
 ANSWER_TIMEOUT = 20
+PR_SET_PDEATHSIG = 1
 
 
 def kernel_request(connection_file):
@@ -52,9 +53,20 @@ def ask_template(address, request):
     return client
 
 
+def die_with_parent():
+    """End this launcher, and so its kernel, when the process that started it dies (a grading
+    worker killed by Dask, say), as ``bwrap --die-with-parent`` ends a fresh kernel."""
+    import ctypes
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
 def main(argv):
     if len(argv) != 2:
         sys.exit("usage: warm_launcher.py <connection_file>")
+    die_with_parent()
     connection_file = os.path.abspath(argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts go to the kernel as messages
     address = os.environ.get("PA2_WARM_TEMPLATE")
