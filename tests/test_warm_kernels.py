@@ -188,13 +188,18 @@ def test_the_network_is_unreachable_and_the_grading_folder_unseen(template):
     assert writable == ""
 
 
-def test_killing_the_template_mid_grading_loses_nothing(monkeypatch, tmp_path):
-    monkeypatch.setenv("KERNELS", "warm")
+def correct_submission(tmp_path):
+    """A course copy's bundle, and the correct example submission as a task without feedback."""
     root = copy_course(tmp_path / "course")
     course = course_bundle(root, template_gradebook(root, tmp_path / "cache"))
     folder = SUBMITTED_DIR / "correct_alternative"
-    task = Task("correct_alternative", {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()},
-                feedback=False)
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return course, Task("correct_alternative", files, feedback=False)
+
+
+def test_killing_the_template_mid_grading_loses_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERNELS", "warm")
+    course, task = correct_submission(tmp_path)
     from assignment import warm_kernels as module
     warm = WarmKernels()
     monkeypatch.setitem(module._WARM, "warm", warm)
@@ -257,11 +262,7 @@ def test_without_namespaces_for_a_template_the_submission_is_graded_fresh_and_sa
     from assignment import warm_kernels as module
     monkeypatch.setattr(module, "bwrap_works", lambda: False)
     monkeypatch.setitem(module._WARM, "warm", WarmKernels())
-    root = copy_course(tmp_path / "course")
-    course = course_bundle(root, template_gradebook(root, tmp_path / "cache"))
-    folder = SUBMITTED_DIR / "correct_alternative"
-    task = Task("correct_alternative", {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()},
-                feedback=False)
+    course, task = correct_submission(tmp_path)
     graded = grade_submission(task, course)
     assert graded.problem == "" and graded.notebook, graded.problem
     assert graded.kernels == "fresh (bubblewrap cannot make namespaces here)", graded.kernels
@@ -280,11 +281,7 @@ def test_warm_kernels_that_die_where_fresh_ones_live_are_given_up(monkeypatch, t
     monkeypatch.setenv("KERNELS", "warm")
     warm = WarmKernels()
     monkeypatch.setitem(module._WARM, "warm", warm)
-    root = copy_course(tmp_path / "course")
-    course = course_bundle(root, template_gradebook(root, tmp_path / "cache"))
-    folder = SUBMITTED_DIR / "correct_alternative"
-    task = Task("correct_alternative", {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()},
-                feedback=False)
+    course, task = correct_submission(tmp_path)
     try:
         graded = grade_submission(task, course)
         assert graded.problem == "" and graded.notebook, graded.problem
