@@ -25,9 +25,11 @@ all: grade
 ## The pinned packages, then the course tooling itself (pyproject.toml) in editable mode: every
 ## program of the venv (dask scheduler and workers, nbgrader, jupyter, pytest) imports `assignment`
 ## from this clone, with no PYTHONPATH. setuptools (pinned) builds it, without a network.
+## --no-deps: requirements.txt pins every package, and leaves out rfc3987-syntax (see the README's
+## Dependencies); tests/test_venv.py checks with `pip check` that nothing else is missing.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
