@@ -33,6 +33,15 @@ c.Execute.interrupt_on_timeout = True
 # the cell it runs, so that a cell that kills the kernel can be named and left out.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 50
+# nbgrader's lists, with CheckCellMetadata checking each distinct cell once per process (it
+# costs 0.15 s a notebook otherwise; assignment.preprocessors.CheckCellMetadataOnce)
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "assignment.preprocessors.CheckCellMetadataOnce",
+]
 c.Autograde.autograde_preprocessors = [
     "assignment.preprocessors.ExecuteRecordingProgress",
     "nbgrader.preprocessors.IgnorePattern",
@@ -41,7 +50,7 @@ c.Autograde.autograde_preprocessors = [
     "assignment.preprocessors.TruncateLongOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "assignment.preprocessors.CheckCellMetadataOnce",
 ]
 
 # Feedback shows each failed check's message, never the hidden test code: hidden regions are

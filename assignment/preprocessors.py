@@ -11,7 +11,8 @@ import nbformat
 from jupyter_core.utils import ensure_async, run_sync
 from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
-from nbgrader.preprocessors import Execute
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.preprocessors import CheckCellMetadata, Execute
 from traitlets import Bool, Integer, Unicode
 
 from .probes import KernelLink, KernelStuck
@@ -34,6 +35,38 @@ class ShortenTestTracebacks(Preprocessor):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+class _RememberingValidator(MetadataValidator):
+    """nbgrader's metadata validator, which checks a cell's type and nbgrader metadata only once
+    per process: the outcome depends on nothing else, and a class's notebooks repeat the release's
+    cells. Only cells that passed are remembered; the notebook's own checks (unique grade ids)
+    run every time."""
+
+    passed = set()
+
+    def validate_cell(self, cell):
+        key = json.dumps([cell.get("cell_type"), cell.get("metadata", {}).get("nbgrader")], sort_keys=True, default=repr)
+        if key not in self.passed:
+            super().validate_cell(cell)
+            if len(self.passed) > 10000:
+                self.passed.clear()
+            self.passed.add(key)
+
+
+class CheckCellMetadataOnce(CheckCellMetadata):
+    """nbgrader's CheckCellMetadata, with each distinct cell checked once per process.
+
+    nbgrader validates every cell's metadata with ``jsonschema.validate``, which checks the schema
+    itself each time: 0.15 s a notebook, twice for each submission autograded.
+    """
+
+    def preprocess(self, nb, resources):
+        try:
+            _RememberingValidator().validate_nb(nb)
+        except ValidationError:
+            return super().preprocess(nb, resources)  # nbgrader's own logging and error
+        return nb, resources
 
 
 class TruncateLongOutputs(Preprocessor):

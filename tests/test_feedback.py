@@ -6,7 +6,8 @@ from nbconvert import HTMLExporter
 from nbgrader.api import Gradebook
 from nbgrader.converters import GenerateFeedback
 
-from assignment.exporters import NBGRADER_TEMPLATES, NO_DESCRIPTION, TEMPLATES
+from assignment.exporters import (NBGRADER_TEMPLATES, NO_DESCRIPTION, TEMPLATES, FeedbackHTMLExporter,
+                                  RememberingHighlight, _TemplateBytecode)
 from assignment.grade_one import run_converter
 from assignment.gradebook import course_config
 
@@ -69,3 +70,48 @@ def test_feedback_pages_hold_what_nbconverts_exporter_writes(graded_course, tmp_
     first = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
     assert expected == got, (f"expected nbconvert's {len(expected)} elements, got {len(got)}; first difference: "
                              f"expected {expected[first:first + 1]}, got {got[first:first + 1]}")
+
+
+def _forget_rendered():
+    for memory in (FeedbackHTMLExporter.markdown_memory, RememberingHighlight.memory):
+        memory.kept.clear()
+    _TemplateBytecode.kept.clear()
+
+
+def test_pages_rendered_from_the_workers_memories_are_the_pages_rendered_afresh(graded_course, tmp_path):
+    """A worker remembers compiled templates and rendered cells; a page rendered after others is byte for byte the page rendered with nothing remembered."""
+    course = shutil.copytree(graded_course, tmp_path / "course")
+    config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
+
+    def render(student):
+        ok, log = run_converter(GenerateFeedback, config, student)
+        assert ok, log
+        return (course / "feedback" / student / "pa2_clustering" / "clustering.html").read_text()
+
+    _forget_rendered()
+    afresh = {student: render(student) for student in ("correct_alternative",)}
+    remembered = len(FeedbackHTMLExporter.markdown_memory.kept), len(RememberingHighlight.memory.kept)
+    assert min(remembered) > 20 and _TemplateBytecode.kept, f"expected cells and templates remembered, got {remembered}"
+    render("seed_transcript")
+    again = render("correct_alternative")
+    assert again == afresh["correct_alternative"], "expected the same page from the memories, got a different one"
+    _forget_rendered()
+    assert render("seed_transcript") == (course / "feedback" / "seed_transcript" / "pa2_clustering" / "clustering.html").read_text()
+
+
+def test_remembered_markdown_depends_on_the_cells_attachments():
+    """Two cells with the same text but different attachments get their own HTML."""
+    exporter = FeedbackHTMLExporter()
+    text = "![plot](attachment:plot.png)"
+    pages = [exporter.markdown2html({"cell": {"attachments": {"plot.png": {"image/png": data}}}}, text)
+             for data in ("aGVsbG8=", "d29ybGQ=")]
+    assert "aGVsbG8=" in pages[0] and "d29ybGQ=" in pages[1], f"expected each cell's own image, got {pages}"
+
+
+def test_remembered_highlighting_depends_on_the_cells_magics_language():
+    """The same code highlighted as Python and, for a cell whose metadata names another magics language, as that language."""
+    highlight = RememberingHighlight(pygments_lexer="ipython3")
+    code = "SELECT name FROM students"
+    python, sql = highlight(code, metadata={"execution": {"t": 1}}), highlight(code, metadata={"magics_language": "sql"})
+    assert python != sql, f"expected the SQL cell highlighted as SQL, got the same HTML: {sql}"
+    assert highlight(code, metadata={"execution": {"t": 2}}) == python

@@ -91,3 +91,23 @@ def test_feedback_shows_messages_but_not_hidden_code(graded_course, student):
     leaked = [line for line in hidden_code if line in html]
     assert leaked == []
     assert "Traceback (most recent call last)" not in html.split("checking_helpers")[0]
+
+
+@pytest.mark.parametrize("corrupt", ["duplicate_grade_id", "points_missing", "bad_schema_version"])
+def test_metadata_checked_once_per_cell_still_refuses_a_corrupt_notebook(corrupt):
+    """A cell seen valid before does not excuse the notebook: duplicate grade ids, and any changed metadata, are checked again."""
+    from nbgrader.nbgraderformat import ValidationError
+    from nbgrader.nbgraderformat.common import SchemaMismatchError
+    from assignment.preprocessors import CheckCellMetadataOnce
+    nb = nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4)
+    check = CheckCellMetadataOnce()
+    check.preprocess(nb, {})  # every cell of the master notebook is now remembered as valid
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    if corrupt == "duplicate_grade_id":
+        graded[1].metadata.nbgrader.grade_id = graded[0].metadata.nbgrader.grade_id
+    elif corrupt == "points_missing":
+        del graded[0].metadata.nbgrader["points"]
+    else:
+        graded[0].metadata.nbgrader.schema_version = 1
+    with pytest.raises((ValidationError, SchemaMismatchError)):
+        check.preprocess(nb, {})
