@@ -164,3 +164,42 @@ def test_encode_keeps_what_it_cannot_carry_opaque_and_never_raises():
         nested = [nested]
     for value in (Explodes(), nested, 10**400, np.ma.masked_array([1.0, 2.0], mask=[0, 1]), {1: "a"}):
         assert isinstance(encode(value), dict)
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+@SETTINGS
+@given(hnp.arrays(dtype=st.one_of(hnp.floating_dtypes(), hnp.integer_dtypes(), hnp.boolean_dtypes(),
+                                  hnp.unicode_string_dtypes(max_len=4)),
+                  shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)),
+       st.booleans())
+def test_an_array_whose_header_was_read_before_is_what_np_load_reads(array, fortran):
+    """A header remembered from NumPy's reader gives the array np.load gives: values, dtype, shape, order, writable."""
+    array = np.asfortranarray(array) if fortran else array
+    raw = _npy_bytes(array)
+    text = base64.b64encode(raw).decode()
+    first, again = decode({"t": "ndarray", "v": text}), decode({"t": "ndarray", "v": text})
+    expected = np.load(io.BytesIO(raw), allow_pickle=False)
+    for got in (first, again):
+        assert got.dtype == expected.dtype and got.shape == expected.shape, f"expected {expected.dtype} {expected.shape}, got {got.dtype} {got.shape}"
+        assert np.array_equal(got, expected, equal_nan=expected.dtype.kind in "fc")
+        assert got.flags.writeable and got.flags.f_contiguous == expected.flags.f_contiguous
+
+
+@pytest.mark.parametrize("change", [b"", b"\x00" * 8, b"\x00" * 16])
+def test_a_remembered_header_with_the_wrong_amount_of_data_is_read_by_numpy_or_refused(change):
+    """Data shorter or longer than a remembered header says is left to NumPy's reader, which refuses what it cannot read."""
+    raw = _npy_bytes(np.arange(6.0).reshape(3, 2))
+    decode({"t": "ndarray", "v": base64.b64encode(raw).decode()})  # the header is now remembered
+    for wrong in (raw[:-8] + change, raw + change):
+        if wrong == raw:
+            continue
+        try:
+            got = decode({"t": "ndarray", "v": base64.b64encode(wrong).decode()})
+        except BoundaryError:
+            continue
+        assert np.array_equal(got, np.load(io.BytesIO(wrong), allow_pickle=False))
