@@ -269,10 +269,28 @@ def answer(text):
         return _failure(error)
 
 
+class _Unread(io.TextIOBase):
+    """Where the serving loop's own printing goes: nowhere, as nobody reads the output of the
+    probe's executions. Without the kernel's streams, the two flushes of each ``raw_input`` (a
+    round trip to the kernel's IO thread each) cost nothing."""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        return len(text)
+
+
 def serve_loop():
     """Answer the grader's requests until it sends DONE. Everything goes over the kernel's stdin
-    channel: the loop asks for a request, and sends each answer as the prompt of its next ask."""
+    channel: the loop asks for a request, and sends each answer as the prompt of its next ask.
+    Student code printing inside a request is captured by ``run_quietly`` as always; what else is
+    printed while the loop serves is dropped (see :class:`_Unread`)."""
     ask = get_ipython().kernel.raw_input  # noqa: F821
-    text = ask(REQUEST_PROMPT)
-    while text != DONE:
-        text = ask(ANSWER_PROMPT + json.dumps(answer(text), separators=(",", ":")))
+    streams, sys.stdout, sys.stderr = (sys.stdout, sys.stderr), _Unread(), _Unread()
+    try:
+        text = ask(REQUEST_PROMPT)
+        while text != DONE:
+            text = ask(ANSWER_PROMPT + json.dumps(answer(text), separators=(",", ":")))
+    finally:
+        sys.stdout, sys.stderr = streams
