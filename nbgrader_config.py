@@ -48,7 +48,7 @@ c.Autograde.autograde_preprocessors = [
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "assignment.preprocessors.TruncateLongOutputs",
-    "nbgrader.preprocessors.SaveAutoGrades",
+    "assignment.gradebook.SaveAutoGradesAtOnce",
     "nbgrader.preprocessors.AssignLatePenalties",
     "assignment.preprocessors.CheckCellMetadataOnce",
 ]

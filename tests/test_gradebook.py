@@ -1,11 +1,14 @@
 """The gradebook module's shortcuts around nbgrader: they must change nothing but the time taken."""
+import copy
+import shutil
 import subprocess
 
+import pytest
 from nbgrader.api import Gradebook
 from nbgrader.dbutil import _temp_alembic_ini
 from sqlalchemy import text
 
-from assignment.gradebook import PRIVATE_GRADEBOOK_FOLDERS, alembic_head
+from assignment.gradebook import PRIVATE_GRADEBOOK_FOLDERS, SaveAutoGradesAtOnce, alembic_head
 from assignment.nbgrader_cli import nbgrader_env
 
 
@@ -34,3 +37,61 @@ def test_only_private_gradebooks_skip_waiting_for_the_disk(tmp_path):
     finally:
         PRIVATE_GRADEBOOK_FOLDERS.discard(str(private))
     assert modes == {"private": 0, "course": 2}, f"expected private 0 and course 2, got {modes}"
+
+
+def _rows(url, student):
+    with Gradebook(url) as gb:
+        notebook = gb.find_submission_notebook("clustering", "pa2_clustering", student)
+        return ({g.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in notebook.grades},
+                {c.name: c.auto_comment for c in notebook.comments})
+
+
+def _failing_copy(notebook):
+    """The notebook with its first passing automatic test cell failed, so saving changes a score."""
+    import nbformat
+    nb = nbformat.from_dict(copy.deepcopy(notebook))
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+                and not c.metadata.nbgrader.get("solution") and c.metadata.nbgrader.get("points")
+                and not any(o.output_type == "error" for o in c.outputs))
+    cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue="expected 1, got 2", traceback=[])]
+    return nb, cell.metadata.nbgrader.grade_id
+
+
+def test_scores_saved_in_one_transaction_are_the_scores_nbgrader_saves(graded_course, tmp_path):
+    """Saving an autograded notebook at once writes exactly what nbgrader's SaveAutoGrades writes, cell by cell."""
+    import nbformat
+    from nbgrader.preprocessors import SaveAutoGrades
+    student = "correct_alternative"
+    notebook = nbformat.read(graded_course / "autograded" / student / "pa2_clustering" / "clustering.ipynb", as_version=4)
+    changed, grade_id = _failing_copy(notebook)
+    saved = {}
+    for label, saver in (("nbgrader", SaveAutoGrades), ("at once", SaveAutoGradesAtOnce)):
+        url = f"sqlite:///{shutil.copy(graded_course / 'gradebook.db', tmp_path / (label + '.db'))}"
+        before = _rows(url, student)
+        saver().preprocess(copy.deepcopy(changed), {"nbgrader": {"db_url": url, "assignment": "pa2_clustering",
+                                                                "notebook": "clustering", "student": student}})
+        saved[label] = _rows(url, student)
+    assert before[0][grade_id][0] > 0 and saved["nbgrader"][0][grade_id][0] == 0, "expected the failed cell to lose its points"
+    assert saved["at once"] == saved["nbgrader"], f"expected nbgrader's rows, got {saved['at once']}"
+
+
+def test_a_notebook_that_fails_to_save_leaves_the_gradebook_as_it_was(graded_course, tmp_path, monkeypatch):
+    """A save that stops halfway writes nothing: no half-scored notebook in the gradebook."""
+    import nbformat
+    student = "correct_alternative"
+    notebook = nbformat.read(graded_course / "autograded" / student / "pa2_clustering" / "clustering.ipynb", as_version=4)
+    changed, _ = _failing_copy(notebook)
+    url = f"sqlite:///{shutil.copy(graded_course / 'gradebook.db', tmp_path / 'gradebook.db')}"
+    before = _rows(url, student)
+    saver, seen = SaveAutoGradesAtOnce(), []
+
+    def score_then_stop(cell, resources):
+        seen.append(cell.metadata.nbgrader.grade_id)
+        if len(seen) == 20:
+            raise OSError("the disk is full")
+        type(saver)._add_score(saver, cell, resources)
+    monkeypatch.setattr(saver, "_add_score", score_then_stop)
+    with pytest.raises(OSError):
+        saver.preprocess(changed, {"nbgrader": {"db_url": url, "assignment": "pa2_clustering",
+                                                "notebook": "clustering", "student": student}})
+    assert _rows(url, student) == before, "expected the gradebook unchanged after a save that stopped"
