@@ -8,6 +8,7 @@ from pathlib import Path
 from queue import Empty
 
 import nbformat
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_core.utils import ensure_async, run_sync
 from nbconvert.preprocessors import Preprocessor
 from nbgrader import utils
@@ -119,6 +120,45 @@ def merge_consecutive_streams(outputs):
         else:
             merged.append(output)
     return merged
+
+
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's kernel client, ready as soon as the kernel is.
+
+    jupyter_client calls a kernel ready after its ``kernel_info`` reply and one IOPub message,
+    then waits for 0.2 s of silence on IOPub: 0.2 s of every notebook's grading, and of every
+    restart, spent waiting (a warm kernel answers 0.25 s after it is asked for). Here a kernel is
+    ready when IOPub has carried the ``idle`` status of a ``kernel_info`` request it answered:
+    IOPub is then connected, and nothing of the handshake is left on it. A request whose status
+    went out before IOPub connected is asked again, as jupyter_client does.
+    """
+
+    async def _async_wait_for_ready(self, timeout=None):
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            msg_id = self.kernel_info()
+            reply = await self._message(self.shell_channel, msg_id, "kernel_info_reply", 1)
+            if reply is not None and await self._message(self.iopub_channel, msg_id, "status", 0.05, idle=True):
+                self._handle_kernel_info_reply(reply)
+                return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+    @staticmethod
+    async def _message(channel, msg_id, msg_type, seconds, idle=False):
+        """The next message of ``msg_type`` answering ``msg_id`` on ``channel`` within ``seconds``, or None."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(channel.get_msg(timeout=left))
+            except Empty:
+                return None
+            if (msg["msg_type"] == msg_type and msg["parent_header"].get("msg_id") == msg_id
+                    and (not idle or msg["content"].get("execution_state") == "idle")):
+                return msg
+        return None
 
 
 class ExecuteRecordingProgress(Execute):
