@@ -56,9 +56,12 @@ LINUX_CAPABILITY_VERSION_3 = 0x20080522
 #: Parts of /proc that bubblewrap leaves read-only; the kernel's own /proc does too.
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
 #: Modules every grading kernel imports: the template imports them once for all its kernels.
+#: The last line: what ipykernel imports when it starts (its debugger, 50 ms) and IPython when a
+#: cell first raises (its traceback formatting).
 PRELOADED = ("numpy", "scipy.spatial.distance", "matplotlib", "matplotlib.pyplot", "matplotlib.figure",
              "matplotlib.colors", "matplotlib_inline.backend_inline", "sklearn.datasets", "sklearn.decomposition",
-             "sklearn.preprocessing", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "threadpoolctl")
+             "sklearn.preprocessing", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "threadpoolctl",
+             "ipykernel.debugger", "stack_data", "pygments.lexers.python", "pygments.formatters.terminal256")
 #: Set in the template only (never in a kernel): OpenBLAS must start no threads before the fork.
 TEMPLATE_ONLY = {"OPENBLAS_NUM_THREADS": "1"}
 
