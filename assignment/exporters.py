@@ -48,16 +48,20 @@ def describe_images(nb):
 
 
 class _Memory:
-    """What this process rendered, by everything that went into it; forgotten past ``size`` entries."""
+    """What this process rendered, by everything that went into it; all forgotten once keys and
+    results pass ``chars`` characters (a class's answers, and images in them, can be large)."""
 
-    def __init__(self, size=4096):
-        self.size, self.kept = size, {}
+    def __init__(self, chars=32 * 2**20):
+        self.limit, self.chars, self.kept = chars, 0, {}
 
     def get(self, key, render):
         if key not in self.kept:
-            if len(self.kept) >= self.size:
+            value = render()
+            if self.chars + len(key) + len(value) > self.limit:
                 self.kept.clear()
-            self.kept[key] = render()
+                self.chars = 0
+            self.kept[key] = value
+            self.chars += len(key) + len(value)
         return self.kept[key]
 
 

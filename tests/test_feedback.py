@@ -115,3 +115,13 @@ def test_remembered_highlighting_depends_on_the_cells_magics_language():
     python, sql = highlight(code, metadata={"execution": {"t": 1}}), highlight(code, metadata={"magics_language": "sql"})
     assert python != sql, f"expected the SQL cell highlighted as SQL, got the same HTML: {sql}"
     assert highlight(code, metadata={"execution": {"t": 2}}) == python
+
+
+def test_the_workers_memory_of_rendered_cells_stays_within_its_size():
+    """A class of large answers does not grow a worker's memory of rendered cells past its limit."""
+    from assignment.exporters import _Memory
+    memory = _Memory(chars=10_000)
+    for i in range(100):
+        assert memory.get(f"cell {i}", lambda: "x" * 1_000) == "x" * 1_000
+        assert memory.chars <= 10_000 and sum(len(k) + len(v) for k, v in memory.kept.items()) == memory.chars
+    assert memory.get("cell 99", lambda: "rendered again") == "x" * 1_000, "expected the last cell remembered"
