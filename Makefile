@@ -110,7 +110,7 @@ scheduler: setup
 ## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
 worker: setup
 	@test -n "$(SCHEDULER)" || { echo "usage: make worker SCHEDULER=tcp://host:8786"; exit 2; }
-	$(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1 --no-dashboard
+	$(BIN)/dask worker $(SCHEDULER) --nworkers $(or $(WORKERS),$$(nproc)) --nthreads 1 --no-dashboard --preload assignment.warm_kernels
 
 ## Stock nbgrader against this grader on a class of N submissions (default 40): prints the ratios.
 bench: setup release

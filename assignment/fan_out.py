@@ -35,6 +35,7 @@ from distributed.scheduler import KilledWorker
 from tqdm import tqdm
 
 from .grade_one import Graded, grade_submission
+from .warm_kernels import start_template
 
 #: Workers a submission may kill before it is given up as ``failed`` (``make scheduler`` gives a
 #: cluster's scheduler the same number).
@@ -197,7 +198,8 @@ def dask_client(scheduler=None, workers=None):
             return
         with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
                           memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
-                          worker_dashboard_address=None) as cluster, Client(cluster) as client:
+                          worker_dashboard_address=None, preload=["assignment.warm_kernels"]) as cluster, \
+                Client(cluster) as client:
             yield client
 
 
@@ -220,6 +222,8 @@ def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=
     if not tasks:
         return
     with nullcontext(client) if client is not None else checked_client(scheduler, workers) as client:
+        # each worker's template imports while the first tasks are sent (a worker that cannot: at its first task)
+        client.run(start_template, on_error="ignore")
         # A task that returns the course files, rather than scattered data: if the worker
         # holding them dies, the scheduler makes them again instead of forgetting them.
         shared = client.submit(_course_files, course, key=f"course-{course.digest}", pure=False)

@@ -2,8 +2,9 @@
 
 ``KERNELS=warm`` (the default, :data:`DEFAULT_KERNELS`) grades each submission with a kernel
 forked from the worker's template (``assignment.template_kernel``); ``KERNELS=fresh`` starts every
-kernel anew (``assignment.sandbox``). A worker starts its template when it grades its first
-submission and keeps it. Warm kernels are not used, and the worker says why once (:attr:`Graded.kernels`), where
+kernel anew (``assignment.sandbox``). A worker starts its template as soon as the grading run
+begins (:func:`start_template`, while the worker and the coordinator still set up; the first
+submission waits for it to be ready) or else when it grades its first submission, and keeps it. Warm kernels are not used, and the worker says why once (:attr:`Graded.kernels`), where
 bubblewrap cannot make the template's namespaces or the template does not come up; a template that
 dies is started again, at most :data:`MAX_STARTS` times in all.
 """
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,7 +87,14 @@ class Template:
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(template_command(self.folder, self.socket), stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, stderr=log, text=True)
-        self.problem = self._wait_ready()
+        self._problem = None
+
+    @property
+    def problem(self):
+        """Empty once the template is ready, else why it did not start (waits for it the first time)."""
+        if self._problem is None:
+            self._problem = self._wait_ready()
+        return self._problem
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -116,15 +125,34 @@ class WarmKernels:
 
     def __init__(self):
         self.template, self.starts, self.problem = None, 0, ""
+        self._lock = threading.Lock()  # the worker's task thread and its event loop (start_early)
         atexit.register(self.stop)
+
+    def start_early(self):
+        """Start the template now, if none runs, without waiting for it to be ready."""
+        with self._lock:
+            if self.template is None:
+                self._start()
 
     def template_for_next_submission(self):
         """The running template, or None (then grade with fresh kernels; :attr:`problem` says why)."""
-        if self.template is not None and self.template.alive():
-            return self.template
-        if self.template is not None:
-            self.template.stop()
-            self.template, self.problem = None, "the template kernel died"
+        with self._lock:
+            if self.template is not None and not self.template.problem and self.template.alive():
+                return self.template
+            if self.template is not None:  # it did not start (this submission is graded fresh), or it died
+                failed = self.template.problem
+                self.template.stop()
+                self.template, self.problem = None, failed or "the template kernel died"
+                if failed:
+                    return None
+            template = self._start()
+            if template is not None and template.problem:
+                self.template, self.problem = None, template.problem
+                return None
+            return template
+
+    def _start(self):
+        """A new template (not waited for), or None when no more may be started."""
         if self.starts >= MAX_STARTS:
             return None
         if not bwrap_works():
@@ -132,12 +160,8 @@ class WarmKernels:
             self.starts = MAX_STARTS
             return None
         self.starts += 1
-        template = Template()
-        if template.problem:
-            self.problem = template.problem
-            return None
-        self.template = template
-        return template
+        self.template = Template()
+        return self.template
 
     def give_up(self, reason):
         """Use fresh kernels from now on, for ``reason`` (:attr:`problem`)."""
@@ -151,10 +175,25 @@ class WarmKernels:
 
 
 _WARM = {}
+_WARM_LOCK = threading.Lock()
 
 
 def warm_kernels():
     """The worker's :class:`WarmKernels` (one per process)."""
-    if "warm" not in _WARM:
-        _WARM["warm"] = WarmKernels()
-    return _WARM["warm"]
+    with _WARM_LOCK:
+        if "warm" not in _WARM:
+            _WARM["warm"] = WarmKernels()
+        return _WARM["warm"]
+
+
+def start_template():
+    """Start this worker's template now, when warm kernels are wanted: it imports the scientific
+    stack while the worker and the coordinator set up. Run when a worker starts (Dask's preload,
+    :func:`dask_setup`) and on every worker when a grading run begins (``client.run``)."""
+    if kernels_wanted() == "warm":
+        warm_kernels().start_early()
+
+
+def dask_setup(worker):
+    """Dask's preload hook (``--preload assignment.warm_kernels``): start the template with the worker."""
+    start_template()

@@ -290,3 +290,26 @@ def test_warm_kernels_that_die_where_fresh_ones_live_are_given_up(monkeypatch, t
         assert warm.template_for_next_submission() is None  # given up on this worker
     finally:
         warm.stop()
+
+
+def test_a_template_started_with_the_worker_is_the_one_its_first_submission_gets(monkeypatch):
+    """start_template (run when a worker starts, and when a grading run begins) starts the template without waiting; the first submission waits for that one; KERNELS=fresh starts none."""
+    from assignment import warm_kernels as module
+    from assignment.warm_kernels import start_template
+    warm = WarmKernels()
+    monkeypatch.setitem(module._WARM, "warm", warm)
+    try:
+        monkeypatch.setenv("KERNELS", "fresh")
+        start_template()
+        assert warm.template is None, "expected no template with KERNELS=fresh"
+        monkeypatch.setenv("KERNELS", "warm")
+        started = time.monotonic()
+        start_template()
+        early = warm.template
+        assert early is not None and early._problem is None and time.monotonic() - started < 2, \
+            "expected the template started, not waited for"
+        start_template()
+        assert warm.template is early and warm.starts == 1, "expected one template, got a second start"
+        assert warm.template_for_next_submission() is early and early.alive() and early.problem == ""
+    finally:
+        warm.stop()
