@@ -2,11 +2,12 @@
 
 ``KERNELS=warm`` (the default, :data:`DEFAULT_KERNELS`) grades each submission with a kernel
 forked from the worker's template (``assignment.template_kernel``); ``KERNELS=fresh`` starts every
-kernel anew (``assignment.sandbox``). A worker starts its template as soon as the grading run
-begins (:func:`start_template`, while the worker and the coordinator still set up; the first
-submission waits for it to be ready) or else when it grades its first submission, and keeps it. Warm kernels are not used, and the worker says why once (:attr:`Graded.kernels`), where
-bubblewrap cannot make the template's namespaces or the template does not come up; a template that
-dies is started again, at most :data:`MAX_STARTS` times in all.
+kernel anew (``assignment.sandbox``). A worker starts its template when the worker starts (Dask's
+preload, :func:`dask_setup`), when a grading run begins (:func:`start_template`, for workers started
+without the preload), or else at its first submission, and keeps it; the first submission waits
+for it to be ready. Warm kernels are not used, and the worker says why once
+(:attr:`Graded.kernels`), where bubblewrap cannot make the template's namespaces or the template
+does not come up; a template that dies is started again, at most :data:`MAX_STARTS` times in all.
 """
 import atexit
 import os
