@@ -30,14 +30,16 @@ import functools
 import io
 import itertools
 import os
+import secrets
 import time
 import traceback
 import warnings
 
 import nbformat
+import numpy as np
 from nbclient.exceptions import DeadKernelError
 
-from . import boundary, hints
+from . import boundary, hints, probe_runtime
 from .figures import Unreadable, figure_log
 from .probes import KernelStuck, ProbeFailed, TimeUp, helper_definitions
 
@@ -123,6 +125,14 @@ class VerdictNamespace(dict):
 _MISSING = object()
 
 
+def _fingerprint_tolerances(expected, parts, seed):
+    """For each part of ``expected``, how far the fingerprint of values ``np.allclose`` to it
+    (rtol 1e-6, atol 1e-9, as the notebook's ``_same_values``) can be from its own."""
+    vectors = probe_runtime.numbers(expected, parts)
+    return [float(np.abs(w) @ (1e-9 + 1e-6 * np.abs(v))) * 1.01 + 1e-12
+            for w, v in zip(probe_runtime.part_weights(vectors, seed), vectors)]
+
+
 def _write_back(target, value):
     """Make the grader's argument ``target`` what the call left in the kernel (``value``)."""
     try:
@@ -169,7 +179,7 @@ class Judge:
     # -- the grader's versions of the helpers that reach into the notebook ------------------
     def _install_overrides(self):
         ns = self.ns
-        local_run, local_lines, local_time = ns["run_quietly"], ns["_notebook_lines_run"], ns["_best_time"]
+        local_run, local_lines, local_timed = ns["run_quietly"], ns["_notebook_lines_run"], ns["_timed_right_call"]
 
         def run_quietly(func, *args, copy_inputs=True, **kwargs):
             if isinstance(func, KernelFunction):
@@ -212,24 +222,17 @@ class Judge:
                 raise self.failure(f"{func.__name__}: expected a count of the lines it runs, got {lines!r:.80}")
             return lines
 
-        def best_time(func, *args, repeat=5):
+        def timed_right_call(name, func, reference, args):
             if not isinstance(func, KernelFunction):
-                return local_time(func, *args, repeat=repeat)
-            self.raise_failure(self.request("stash", what=f"{func.__name__}: its inputs", name=func.__name__,
-                                             args=boundary.encode(list(args)), standins=sorted(self.link.standins)))
-            best = float("inf")
-            for _ in range(repeat):
-                answer, seconds = self.timed_request("run_stashed", what=f"{func.__name__}: a timed call")
-                self.raise_failure(answer)
-                best = min(best, seconds)
-            return best
+                return local_timed(name, func, reference, args)
+            return self.timed_right_call(name, func, reference, args)
 
         def seed(value):  # the kernel's generator, just before the next request (stand-ins draw from it too)
             self.seed = int(value)
 
         self.figures = KernelFigures(self)
         ns.update(run_quietly=run_quietly, time_limit=time_limit, _reference_helpers=reference_helpers,
-                  _notebook_lines_run=notebook_lines_run, _best_time=best_time, shown_figures=self.figures)
+                  _notebook_lines_run=notebook_lines_run, _timed_right_call=timed_right_call, shown_figures=self.figures)
         ns["run_quietly"].warnings = []
         ns["_grader"].reference_helpers = reference_helpers
         ns["_grader"].seed = seed
@@ -267,11 +270,71 @@ class Judge:
         except ProbeFailed as problem:
             raise self.failure(f"{what}: expected an answer from the notebook's kernel, got none ({problem})") from None
 
-    def timed_request(self, op, what):
-        """The probe's answer to ``op`` and the seconds it took, on the grader's clock."""
+    def timed_right_call(self, name, func, reference, args):
+        """Seconds of one call of ``func`` in the kernel on new arguments like ``args``, on the
+        grader's clock; a check failure unless it returned what ``reference`` returns for them.
+
+        The kernel makes the arguments from a seed sent with the timed request, and answers with
+        a fingerprint of the result (:func:`probe_runtime.fingerprint`, its weights drawn from a
+        second seed): so it cannot answer before the work is done, nor reuse a result worked out
+        before the request. The seconds leave out what the grader measures itself doing alike:
+        making the arguments, the fingerprint, and the pads of the stand-ins' answers sent ahead
+        (:meth:`_send_ahead`). These are the grader's CPU seconds, not its wall clock: a kernel
+        that crowds the machine with busy processes, or stops the grader, cannot make them grow.
+        """
+        seed, weights = secrets.randbits(64), secrets.randbits(64)
+        spec = probe_runtime.fresh_spec(args)
+        start = time.thread_time()
+        fresh = probe_runtime.fresh_args(spec, seed)
+        making = time.thread_time() - start
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = reference(*fresh)
+        parts = len(expected) if isinstance(expected, tuple) else 1
+        start = time.thread_time()
+        sizes, dots = probe_runtime.fingerprint(expected, parts, weights)
+        printing = time.thread_time() - start
+        tolerances = _fingerprint_tolerances(expected, parts, weights)
+        pad_keys, unpadding = self._send_ahead(fresh)
         start = time.perf_counter()
-        answer = self.request(op, what)
-        return answer, time.perf_counter() - start
+        answer = self.request("timed_call", what=f"{func.__name__}: a timed call", name=func.__name__, spec=spec,
+                              arguments_seed=seed, weights_seed=weights, pad_keys=pad_keys, parts=parts,
+                              standins=sorted(self.link.standins))
+        seconds = time.perf_counter() - start
+        self.raise_failure(answer)
+        got = answer.get("dots")
+        if not (answer.get("sizes") == sizes and isinstance(got, list) and len(got) == len(dots)
+                and all(type(g) is float and abs(g - d) <= t for g, d, t in zip(got, dots, tolerances))):
+            raise self.failure(self.ns["_wrong_timed_result"](name, len(fresh[0]), str(answer.get("got"))[:300]))
+        return max(seconds - making - unpadding - printing, 0.0)
+
+    def _send_ahead(self, fresh):
+        """Send the kernel, before a timed call on ``fresh``, each stand-in's answer on those
+        arguments that is a float array, XOR a one-time pad (:func:`probe_runtime.pad`): moving
+        it is then not timed, and it tells nothing until the timed request brings the pads'
+        keys. Return the keys and the grader's CPU seconds spent making and applying the pads,
+        as the kernel will to take them off."""
+        keys, padded, seconds = {}, {}, 0.0
+        for name, standin in sorted(self.link.standins.items()):
+            state = np.random.get_state()
+            try:
+                value = standin(*fresh)
+            except Exception:  # not a call the stand-in answers: the kernel asks as usual, if it calls it so
+                continue
+            finally:
+                drew = not probe_runtime.same_generator_state(state, np.random.get_state())
+                np.random.set_state(state)
+            if drew or not isinstance(value, np.ndarray) or value.dtype != np.float64:
+                continue
+            keys[name] = secrets.token_hex(32)
+            start = time.thread_time()
+            padded[name] = np.ascontiguousarray(value).view(np.uint64) ^ probe_runtime.pad(
+                keys[name], value.size).reshape(value.shape)
+            seconds += time.thread_time() - start
+        if padded:
+            self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead",
+                                            answers={name: boundary.encode(v) for name, v in padded.items()}))
+        return keys, seconds
 
     def raise_failure(self, answer):
         """Raise the error a request's answer reports (as the kernel named it), if any."""

@@ -102,27 +102,112 @@ def test_vectorisation_is_timed_on_the_graders_clock():
     assert error.ename == "CheckFailed" and "100000 points: expected at most" in error.evalue, error.evalue
 
 
-@pytest.mark.xfail(strict=True, reason="known hole, open on issue 16's note: a timed call's answer carries no "
-                   "proof that the function ran, so a kernel can answer it before the work is done")
 def test_a_kernel_that_answers_timed_calls_before_running_them_is_still_too_slow():
     """A loop over the points that, when timed, sends the probe's "ok" at once and serves the
-    grader's other requests itself until the loop ends, must still be found too slow."""
+    grader's other requests itself until the loop ends, must not pass: a timed call's answer
+    must carry the right result for new points, which only the work gives."""
     relay = ('import sys, json\n'
              'sys.settrace = lambda *a: None\n'
              'def compute_sq_dists(X, W):\n'
              '    frame, names = sys._getframe(1), set()\n'
              '    while frame is not None:\n'
              '        names.add(frame.f_code.co_name); frame = frame.f_back\n'
-             '    if "_run_stashed" in names:\n'
+             '    if "_timed_call" in names:\n'
              '        probe, ask = sys.modules["_pa2_probe"], get_ipython().kernel.raw_input\n'
-             '        text = ask(probe.ANSWER_PROMPT + \'{"ok":true}\')\n'
+             '        text = ask(probe.ANSWER_PROMPT + \'{"ok":true,"sizes":[300000],"dots":[0.0]}\')\n'
              '        while text != "":\n'
-             '            reply = {"ok": True} if json.loads(text).get("op") == "run_stashed" else probe.answer(text)\n'
+             '            request = json.loads(text)\n'
+             '            reply = ({"ok": True, "sizes": [300000], "dots": [0.0]} if request.get("op") == "timed_call"\n'
+             '                     else probe.answer(text))\n'
              '            text = ask(probe.ANSWER_PROMPT + json.dumps(reply))\n'
              '    return np.array([[float(np.sum((x - w) ** 2)) for w in W] for x in X])\n')
     with JudgedKernel("import numpy as np", relay) as kernel:
         errors = kernel.verdict("compute_sq_dists_vectorised")
-    assert errors and "100000 points: expected at most" in errors[0].evalue, \
+    assert errors and "on 100000 points: expected" in errors[0].evalue, \
+        f"expected the loop found out, got {[e.evalue for e in errors] or 'a pass'}"
+
+
+def test_a_time_counts_only_for_the_right_result():
+    """A fast function with a wrong result fails the vectorisation check, saying why."""
+    wrong = "def compute_sq_dists(X, W):\n    return np.sum((X[:, None, :] - W[None, :, :]) ** 2, axis=2) + 1.0\n"
+    with JudgedKernel("import numpy as np", wrong) as kernel:
+        [error] = kernel.verdict("compute_sq_dists_vectorised")
+    assert "points: expected the right result" in error.evalue, error.evalue
+    assert "times only right answers" in error.evalue, error.evalue
+
+
+#: Loops over the points as fast as plain Python goes (lists, not NumPy rows), compiled under a
+#: file name the kernel's line count takes for library code: only the grader's clock can tell.
+HIDDEN_LOOPS = '''
+_loops = """
+import numpy as np
+def compute_sq_dists(X, W):
+    Wl = W.tolist()
+    return np.array([[(a - c) ** 2 + (b - d) ** 2 for c, d in Wl] for a, b in X.tolist()])
+def update_centroids(X, k, assoc):
+    s = [[0.0, 0.0] for _ in range(k)]; n = [0] * k
+    for (a, b), j in zip(X.tolist(), assoc.tolist()):
+        t = s[j]; t[0] += a; t[1] += b; n[j] += 1
+    return np.array([[t[0] / max(c, 1), t[1] / max(c, 1)] for t, c in zip(s, n)])
+def associate_centroids(X, W):
+    a, loss = [], 0.0
+    for row in compute_sq_dists(X, W).tolist():
+        m = min(row); a.append(row.index(m)); loss += m
+    return loss / len(X), np.array(a)
+"""
+exec(compile(_loops, "<frozen loops>", "exec"), globals())
+'''
+
+
+@pytest.mark.parametrize("function", ["compute_sq_dists", "update_centroids", "associate_centroids"])
+def test_a_plain_python_loop_hidden_from_the_line_count_is_too_slow(function):
+    """The fastest plain loop over the points, which the kernel's line count does not see, fails
+    each vectorisation check on the grader's clock, with the right result."""
+    with JudgedKernel("import numpy as np", HIDDEN_LOOPS) as kernel:
+        errors = kernel.verdict(f"{function}_vectorised")
+    assert errors and "points: expected at most" in errors[0].evalue, \
+        f"expected the loop found too slow, got {[e.evalue for e in errors] or 'a pass'}"
+
+
+#: A kernel that wakes 40 busy processes, each in its own session, whenever it has answered (the
+#: grader then makes the next arguments and fingerprint, and leaves that time out) and stops them
+#: when the next request arrives (its own loop then has the machine to itself).
+CROWDS_THE_GRADER = r'''
+import os, signal, subprocess
+_hogs = [subprocess.Popen(["timeout", "60", "sh", "-c", "while :; do :; done"], start_new_session=True).pid
+         for _ in range(40)]
+def _signal_hogs(sig):
+    for pid in _hogs:
+        try:
+            os.killpg(pid, sig)
+        except OSError:
+            pass
+_signal_hogs(signal.SIGSTOP)
+_kernel = get_ipython().kernel
+_send, _recv = _kernel.session.send, _kernel.session.recv
+def _send_hook(stream, msg_or_type, content=None, *a, **kw):
+    sent = _send(stream, msg_or_type, content, *a, **kw)
+    if msg_or_type == "input_request" and str((content or {}).get("prompt", "")).startswith("\x00pa2-answer"):
+        _signal_hogs(signal.SIGCONT)
+    return sent
+def _recv_hook(*a, **kw):
+    got = _recv(*a, **kw)
+    if a and a[0] is _kernel.stdin_socket and got != (None, None):
+        _signal_hogs(signal.SIGSTOP)
+    return got
+_kernel.session.send, _kernel.session.recv = _send_hook, _recv_hook
+'''
+
+
+def test_a_kernel_that_crowds_the_machine_while_the_grader_prepares_gains_nothing():
+    """The grader leaves out of a timed call only its own CPU time making the arguments and the
+    fingerprint: busy processes that run only while it does so cannot make that time grow."""
+    with JudgedKernel("import numpy as np", HIDDEN_LOOPS, CROWDS_THE_GRADER) as kernel:
+        try:
+            errors = kernel.verdict("compute_sq_dists_vectorised")
+        finally:
+            kernel.run("_signal_hogs(signal.SIGKILL)")
+    assert errors and "points: expected at most" in errors[0].evalue, \
         f"expected the loop found too slow, got {[e.evalue for e in errors] or 'a pass'}"
 
 
