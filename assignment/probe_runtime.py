@@ -17,7 +17,6 @@ bound to forwarders that ask the grader over the kernel's stdin channel (the sam
 """
 import builtins
 import contextlib
-import hashlib
 import io
 import json
 import sys
@@ -40,8 +39,8 @@ PROBE_FILE = "<pa2-probe>"
 _LIBRARIES = tuple(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")) + ("<frozen", PROBE_FILE)
 _synced_rng = [None]  # NumPy's generator state as the grader last saw it, after a stand-in's call
 _timed_args = []  # the arguments of the timed call under way
-_prepared = {}  # stand-in name -> its answer on the next timed call's arguments, padded (see _prepare)
-_answers = {}  # stand-in name -> its answer on the timed call's arguments, while the call runs
+_prepared = {}  # stand-in name -> (its answer on the next timed call's arguments, padded; its parameters)
+_answers = {}  # stand-in name -> (its answer on the timed call's arguments; its parameters), during the call
 
 
 def _namespace():
@@ -63,12 +62,11 @@ def _ask_grader(name, args, kwargs):
 
     The stand-in draws from this kernel's generator, as the helper it replaces would: its state
     goes with the call, unless it is the state the grader last saw (``_synced_rng``), and comes
-    back when the call drew from it. A call on exactly the arguments of the timed call under way
-    takes the answer the grader sent ahead for them (see :func:`_prepare`).
+    back when the call drew from it. A call on the arguments of the timed call under way (the
+    same values, by position or by name) takes the answer the grader sent ahead (:func:`_prepare`).
     """
-    if name in _answers and not kwargs and len(args) == len(_timed_args) and all(
-            a is b for a, b in zip(args, _timed_args)):
-        return _answers[name].copy()
+    if name in _answers and _on_timed_args(args, kwargs, _answers[name][1]):
+        return _answers[name][0].copy()
     request = json.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs))})
     state = np.random.get_state()
     rng = "null" if same_generator_state(state, _synced_rng[0]) else json.dumps(encode(state))
@@ -82,6 +80,21 @@ def _ask_grader(name, args, kwargs):
     if not (isinstance(error, type) and issubclass(error, Exception)):
         error = type(str(reply.get("error", "Error")), (Exception,), {})
     raise error(reply.get("message", ""))
+
+
+def _on_timed_args(args, kwargs, parameters):
+    """Whether ``args`` and ``kwargs``, bound to ``parameters``, are the values of the timed
+    call's arguments, in order."""
+    if len(args) > len(parameters) or set(kwargs) - set(parameters[len(args):]):
+        return False
+    bound = list(args) + [kwargs[p] for p in parameters[len(args):] if p in kwargs]
+    if len(bound) != len(parameters) or len(bound) != len(_timed_args):
+        return False
+    try:
+        return all(got is want or (np.shape(got) == np.shape(want) and np.array_equal(got, want))
+                   for got, want in zip(bound, _timed_args))
+    except (TypeError, ValueError):
+        return False
 
 
 def _forwarder(name):
@@ -231,20 +244,20 @@ def fingerprint(value, parts, seed):
 
 
 def pad(key, size):
-    """``size`` 64-bit words of SHAKE-128 keyed with ``key`` (hex): a one-time pad that tells
-    nothing of the next until the key is known."""
-    return np.frombuffer(hashlib.shake_128(bytes.fromhex(str(key))).digest(8 * int(size)), dtype=np.uint64)
+    """``size`` 64-bit words of Philox-4x64-10 keyed with the 128-bit ``key``: a pad that tells
+    nothing of the data it hides until the key is known."""
+    return np.random.Philox(key=int(key)).random_raw(int(size))
 
 
 def _prepare(request):
     """Keep stand-ins' answers on the next timed call's arguments, sent ahead so that moving
-    them is not timed: float arrays as their bits XOR a one-time pad, whose key comes only with
-    the timed request. Until then they tell nothing about the arguments or the result."""
+    them is not timed: float arrays as their bits XOR a pad (:func:`pad`), whose key comes only
+    with the timed request. Until then they tell nothing about the arguments or the result."""
     _prepared.clear()
-    for name, padded in request["answers"].items():
+    for name, (padded, parameters) in request["answers"].items():
         padded = decode(padded)
         if isinstance(padded, np.ndarray) and padded.dtype == np.uint64:
-            _prepared[str(name)] = padded
+            _prepared[str(name)] = (padded, [str(p) for p in parameters])
     return {"ok": True}
 
 
@@ -254,8 +267,9 @@ def _timed_call(request):
     the reference's: it cannot be sent before the work is done."""
     func, args = _function(request["name"]), fresh_args(request["spec"], request["arguments_seed"])
     _timed_args[:] = args
-    for name, padded in _prepared.items():
-        _answers[name] = (padded ^ pad(request["pad_keys"][name], padded.size).reshape(padded.shape)).view(np.float64)
+    for name, (padded, parameters) in _prepared.items():
+        key = request["pad_keys"][name]
+        _answers[name] = ((padded ^ pad(key, padded.size).reshape(padded.shape)).view(np.float64), parameters)
     _prepared.clear()
     try:
         with _standins(request.get("standins", [])), warnings.catch_warnings(), \

@@ -27,6 +27,7 @@ The verdict is the cell's output: nothing (or what the check printed) when it pa
 import builtins
 import contextlib
 import functools
+import inspect
 import io
 import itertools
 import os
@@ -277,10 +278,11 @@ class Judge:
         The kernel makes the arguments from a seed sent with the timed request, and answers with
         a fingerprint of the result (:func:`probe_runtime.fingerprint`, its weights drawn from a
         second seed): so it cannot answer before the work is done, nor reuse a result worked out
-        before the request. The seconds leave out what the grader measures itself doing alike:
-        making the arguments, the fingerprint, and the pads of the stand-ins' answers sent ahead
-        (:meth:`_send_ahead`). These are the grader's CPU seconds, not its wall clock: a kernel
-        that crowds the machine with busy processes, or stops the grader, cannot make them grow.
+        before the request. The seconds leave out what the grader measures itself doing alike,
+        and the kernel cannot skip: making the arguments and the fingerprint. These are the
+        grader's CPU seconds, not its wall clock: a kernel that crowds the machine with busy
+        processes, or stops the grader, cannot make them grow. Taking the pads off the stand-ins'
+        answers sent ahead (:meth:`_send_ahead`) counts as the function's time: a kernel could skip it.
         """
         seed, weights = secrets.randbits(64), secrets.randbits(64)
         spec = probe_runtime.fresh_spec(args)
@@ -295,7 +297,7 @@ class Judge:
         sizes, dots = probe_runtime.fingerprint(expected, parts, weights)
         printing = time.thread_time() - start
         tolerances = _fingerprint_tolerances(expected, parts, weights)
-        pad_keys, unpadding = self._send_ahead(fresh)
+        pad_keys = self._send_ahead(fresh)
         start = time.perf_counter()
         answer = self.request("timed_call", what=f"{func.__name__}: a timed call", name=func.__name__, spec=spec,
                               arguments_seed=seed, weights_seed=weights, pad_keys=pad_keys, parts=parts,
@@ -306,15 +308,14 @@ class Judge:
         if not (answer.get("sizes") == sizes and isinstance(got, list) and len(got) == len(dots)
                 and all(type(g) is float and abs(g - d) <= t for g, d, t in zip(got, dots, tolerances))):
             raise self.failure(self.ns["_wrong_timed_result"](name, len(fresh[0]), str(answer.get("got"))[:300]))
-        return max(seconds - making - unpadding - printing, 0.0)
+        return max(seconds - making - printing, 0.0)
 
     def _send_ahead(self, fresh):
         """Send the kernel, before a timed call on ``fresh``, each stand-in's answer on those
-        arguments that is a float array, XOR a one-time pad (:func:`probe_runtime.pad`): moving
-        it is then not timed, and it tells nothing until the timed request brings the pads'
-        keys. Return the keys and the grader's CPU seconds spent making and applying the pads,
-        as the kernel will to take them off."""
-        keys, padded, seconds = {}, {}, 0.0
+        arguments that is a float array, XOR a pad (:func:`probe_runtime.pad`) with the
+        stand-in's parameter names: moving it is then not timed, and it tells nothing until the
+        timed request brings the pads' keys, which this returns."""
+        keys, padded = {}, {}
         for name, standin in sorted(self.link.standins.items()):
             state = np.random.get_state()
             try:
@@ -326,15 +327,12 @@ class Judge:
                 np.random.set_state(state)
             if drew or not isinstance(value, np.ndarray) or value.dtype != np.float64:
                 continue
-            keys[name] = secrets.token_hex(32)
-            start = time.thread_time()
-            padded[name] = np.ascontiguousarray(value).view(np.uint64) ^ probe_runtime.pad(
-                keys[name], value.size).reshape(value.shape)
-            seconds += time.thread_time() - start
+            keys[name] = secrets.randbits(128)
+            padded[name] = [boundary.encode(np.ascontiguousarray(value).view(np.uint64) ^ probe_runtime.pad(
+                keys[name], value.size).reshape(value.shape)), list(inspect.signature(standin).parameters)]
         if padded:
-            self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead",
-                                            answers={name: boundary.encode(v) for name, v in padded.items()}))
-        return keys, seconds
+            self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead", answers=padded))
+        return keys
 
     def raise_failure(self, answer):
         """Raise the error a request's answer reports (as the kernel named it), if any."""
@@ -398,6 +396,7 @@ class Judge:
             if self._calling is not None:
                 self._calling.helpers.append((name, hints.snapshot(args), hints.snapshot(value)))
             return value
+        standin.__wrapped__ = func  # its signature is func's
         return standin
 
     def _references(self):
