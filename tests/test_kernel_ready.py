@@ -1,13 +1,15 @@
 """The grader's kernel client (``PromptKernelClient``): ready as soon as the kernel is, and never
-before IOPub carries the kernel's output."""
+before IOPub carries the kernel's output; its kernel manager (``PromptKernelManager``) sees a
+stopped kernel gone as soon as it is."""
 import asyncio
 import json
 import sys
 
 import pytest
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
-from assignment.preprocessors import PromptKernelClient
+from assignment.preprocessors import PromptKernelClient, PromptKernelManager
 
 
 async def _first_output(kernel_name):
@@ -42,3 +44,53 @@ def test_a_kernel_that_dies_at_start_is_said_dead(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     with pytest.raises(RuntimeError, match="died"):
         asyncio.run(_first_output("dies"))
+
+
+
+
+async def _seconds_to_see_ready(client_classes):
+    """For each client class, the seconds its ``wait_for_ready`` takes on one kernel already running."""
+    manager = AsyncKernelManager(kernel_name="python3")
+    await manager.start_kernel()
+    seconds = []
+    try:
+        for client_class in client_classes:
+            manager.client_factory = client_class
+            client = manager.client()
+            client.start_channels()
+            await client.wait_for_ready(timeout=60)
+            started = asyncio.get_running_loop().time()
+            await client.wait_for_ready(timeout=60)
+            seconds.append(asyncio.get_running_loop().time() - started)
+            client.stop_channels()
+    finally:
+        await manager.shutdown_kernel(now=True)
+    return seconds
+
+
+def test_a_running_kernel_is_seen_ready_sooner_than_jupyter_client_sees_it():
+    """expected the grader's client to see a running kernel ready without jupyter_client's 0.2 s of
+    IOPub silence, got no faster: its ``wait_for_ready`` is not the grader's"""
+    stock, prompt = asyncio.run(_seconds_to_see_ready([AsyncKernelClient, PromptKernelClient]))
+    assert prompt < stock - 0.1, f"expected under {stock - 0.1:.3f} s (jupyter_client: {stock:.3f} s), got {prompt:.3f} s"
+
+async def _seconds_to_stop(manager_class):
+    """Seconds ``manager_class`` takes to shut a ready kernel down as nbclient does (a shutdown
+    request, then waiting for the process to exit)."""
+    manager = manager_class(kernel_name="python3", client_factory=PromptKernelClient)
+    await manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    client.stop_channels()
+    started = asyncio.get_running_loop().time()
+    await manager.shutdown_kernel()
+    return asyncio.get_running_loop().time() - started
+
+
+def test_a_stopped_kernel_is_seen_gone_sooner_than_jupyter_client_sees_it():
+    """expected the grader's manager to see a stopped kernel gone sooner than jupyter_client's
+    0.1 s poll lets it, got no faster: every notebook's shutdown would wait for nothing"""
+    stock = sorted(asyncio.run(_seconds_to_stop(AsyncKernelManager)) for _ in range(3))[1]
+    prompt = sorted(asyncio.run(_seconds_to_stop(PromptKernelManager)) for _ in range(3))[1]
+    assert prompt < stock - 0.04, f"expected under {stock - 0.04:.3f} s (jupyter_client: {stock:.3f} s), got {prompt:.3f} s"
