@@ -17,7 +17,7 @@ from pathlib import Path
 import nbgrader
 import nbgrader.api
 from alembic.script import ScriptDirectory
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import BaseCell, Comment, Grade, Gradebook, MissingEntry
 from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
@@ -128,6 +128,15 @@ def template_gradebook(root=ROOT, cache=None):
     return cached.read_bytes()
 
 
+def rows_by_cell(session, model, submitted_notebook_id):
+    """cell name -> the ``model`` rows (nbgrader's ``Grade`` or ``Comment``) of one submitted
+    notebook, read in one query (nbgrader reads each row with its own, and each row's cell name
+    with another)."""
+    rows = (session.query(model, BaseCell.name).join(BaseCell, BaseCell.id == model.cell_id)
+            .filter(model.notebook_id == submitted_notebook_id))
+    return {name: row for row, name in rows}
+
+
 class SaveAutoGradesAtOnce(SaveAutoGrades):
     """nbgrader's ``SaveAutoGrades``, writing a notebook's scores and comments in one transaction.
 
@@ -135,7 +144,10 @@ class SaveAutoGradesAtOnce(SaveAutoGrades):
     expires every object read, so the next cell reads them again: about 0.15 s of CPU a notebook,
     paid by the coordinator for every submission, and a half-written notebook in the gradebook if
     the process stops between two cells. Here nbgrader's per-cell commit only flushes, and one
-    commit ends the notebook; what is written, and how, is nbgrader's.
+    commit ends the notebook. nbgrader also finds each cell's grade and comment with a query of
+    its own (about 80 a notebook); here the notebook's grades and comments are read in two
+    queries first, and nbgrader's lookups are answered from them. What is written, and how, is
+    nbgrader's.
     """
 
     def preprocess(self, nb, resources):
@@ -146,6 +158,10 @@ class SaveAutoGradesAtOnce(SaveAutoGrades):
         self.gradebook = Gradebook(self.db_url)
         with self.gradebook:
             session = self.gradebook.db
+            submitted = self.gradebook.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
+            for lookup, model in (("find_grade", Grade), ("find_comment", Comment)):
+                setattr(self.gradebook, lookup, self._lookup(rows_by_cell(session, model, submitted.id),
+                                                             getattr(self.gradebook, lookup)))
             session.commit = session.flush  # nbgrader's per-cell commits (an attribute of this session only)
             try:
                 nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)  # the cells, as nbgrader does
@@ -156,6 +172,15 @@ class SaveAutoGradesAtOnce(SaveAutoGrades):
             del session.commit
             session.commit()
         return nb, resources
+
+    @staticmethod
+    def _lookup(rows, nbgrader_lookup):
+        """nbgrader's ``find_grade`` or ``find_comment`` for this notebook: from ``rows``, and
+        from nbgrader's own query for a cell they lack (which raises MissingEntry as ever)."""
+        def find(cell_name, notebook, assignment, student):
+            row = rows.get(cell_name)
+            return row if row is not None else nbgrader_lookup(cell_name, notebook, assignment, student)
+        return find
 
 
 def save_autograded(url, student_id, notebook, timestamp="", same_submission=False):
@@ -171,15 +196,18 @@ def save_autograded(url, student_id, notebook, timestamp="", same_submission=Fal
         gb.update_or_create_student(student_id)
         stamp = {"timestamp": parse_utc(timestamp)} if timestamp else {}
         gb.update_or_create_submission(ASSIGNMENT, student_id, **stamp)
-        before = {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
-                  for g in gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id).grades}
+        submitted = gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id).id
+        before = {name: (g.auto_score, g.manual_score, g.needs_manual_grade)
+                  for name, g in rows_by_cell(gb.db, Grade, submitted).items()} if same_submission else {}
     resources = {"nbgrader": {"db_url": url, "assignment": ASSIGNMENT, "notebook": notebook_id(),
                               "student": student_id}}
     SaveAutoGradesAtOnce().preprocess(notebook, resources)
+    if not same_submission:
+        return
     with Gradebook(url) as gb:
-        for grade in gb.find_submission_notebook(notebook_id(), ASSIGNMENT, student_id).grades:
-            auto, manual, pending = before[grade.name]
-            if same_submission and manual is not None and not pending and grade.auto_score == auto:
+        for name, grade in rows_by_cell(gb.db, Grade, submitted).items():
+            auto, manual, pending = before[name]
+            if manual is not None and not pending and grade.auto_score == auto:
                 grade.needs_manual_grade = False
         gb.db.commit()
 

@@ -6,7 +6,8 @@ import subprocess
 import pytest
 from nbgrader.api import Gradebook
 from nbgrader.dbutil import _temp_alembic_ini
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from assignment.gradebook import PRIVATE_GRADEBOOK_FOLDERS, SaveAutoGradesAtOnce, alembic_head
 from assignment.nbgrader_cli import nbgrader_env
@@ -64,15 +65,24 @@ def test_scores_saved_in_one_transaction_are_the_scores_nbgrader_saves(graded_co
     student = "correct_alternative"
     notebook = nbformat.read(graded_course / "autograded" / student / "pa2_clustering" / "clustering.ipynb", as_version=4)
     changed, grade_id = _failing_copy(notebook)
-    saved = {}
+    saved, selects = {}, {}
     for label, saver in (("nbgrader", SaveAutoGrades), ("at once", SaveAutoGradesAtOnce)):
         url = f"sqlite:///{shutil.copy(graded_course / 'gradebook.db', tmp_path / (label + '.db'))}"
         before = _rows(url, student)
-        saver().preprocess(copy.deepcopy(changed), {"nbgrader": {"db_url": url, "assignment": "pa2_clustering",
-                                                                "notebook": "clustering", "student": student}})
+        statements = []
+        count = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            saver().preprocess(copy.deepcopy(changed), {"nbgrader": {"db_url": url, "assignment": "pa2_clustering",
+                                                                    "notebook": "clustering", "student": student}})
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        selects[label] = sum(s.lstrip().upper().startswith("SELECT") for s in statements)
         saved[label] = _rows(url, student)
     assert before[0][grade_id][0] > 0 and saved["nbgrader"][0][grade_id][0] == 0, "expected the failed cell to lose its points"
     assert saved["at once"] == saved["nbgrader"], f"expected nbgrader's rows, got {saved['at once']}"
+    assert selects["at once"] <= 10 < 60 <= selects["nbgrader"], \
+        f"expected at most 10 queries at once (nbgrader: one or more a cell), got {selects}"
 
 
 def test_a_notebook_that_fails_to_save_leaves_the_gradebook_as_it_was(graded_course, tmp_path, monkeypatch):
