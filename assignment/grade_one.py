@@ -36,7 +36,7 @@ from nbgrader.utils import capture_log
 from . import ASSIGNMENT, NOTEBOOK, ROOT
 from .gradebook import PRIVATE_GRADEBOOK_FOLDERS, course_config
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
-from .preprocessors import PromptKernelClient, PromptKernelManager
+from .preprocessors import PromptKernelClient
 from .sandbox import bwrap_works
 from .tampering import describe_findings, scan_notebook
 from .warm_kernels import LAUNCHER_SCRIPT, kernels_wanted, warm_kernels
@@ -147,7 +147,6 @@ def nbgrader_config(course, runtime, kernel_name=KERNEL_NAME):
     """The course's nbgrader_config.py, pointed at the throw-away course folder ``course``."""
     config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
     config.Execute.kernel_name = kernel_name
-    config.Execute.kernel_manager_class = PromptKernelManager  # sees the stopped kernel gone 0.1 s sooner
     config.AsyncKernelManager.client_factory = PromptKernelClient  # ready 0.2 s sooner than jupyter_client's
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(runtime / "kernel")

@@ -131,10 +131,13 @@ def template_gradebook(root=ROOT, cache=None):
 def rows_by_cell(session, model, submitted_notebook_id):
     """cell name -> the ``model`` rows (nbgrader's ``Grade`` or ``Comment``) of one submitted
     notebook, read in one query (nbgrader reads each row with its own, and each row's cell name
-    with another)."""
-    rows = (session.query(model, BaseCell.name).join(BaseCell, BaseCell.id == model.cell_id)
-            .filter(model.notebook_id == submitted_notebook_id))
-    return {name: row for row, name in rows}
+    with another). A name two cells share (a grade cell and a task cell may) is left out: which
+    row nbgrader picks for it is nbgrader's to say."""
+    rows = {}
+    for row, name in (session.query(model, BaseCell.name).join(BaseCell, BaseCell.id == model.cell_id)
+                      .filter(model.notebook_id == submitted_notebook_id)):
+        rows[name] = None if name in rows else row
+    return {name: row for name, row in rows.items() if row is not None}
 
 
 class SaveAutoGradesAtOnce(SaveAutoGrades):

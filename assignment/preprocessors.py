@@ -208,6 +208,8 @@ class ExecuteRecordingProgress(Execute):
     max_restarts = Integer(6, help="stuck cells after which the rest is not run").tag(config=True)
 
     def __init__(self, *args, **kwargs):
+        # before nbgrader's Execute sets jupyter_client's manager as a keyword, which config cannot override
+        kwargs.setdefault("kernel_manager_class", PromptKernelManager)
         super().__init__(*args, **kwargs)
         self.on_cell_execute = self._record_progress
         self.timeout_func = self._cell_timeout
@@ -337,7 +339,7 @@ class ExecuteRecordingProgress(Execute):
     async def _async_restart_and_replay(self):
         """Kill the stuck kernel, start a new one and run the cells that ran before, quietly."""
         await self._async_restart()
-        await self.async_wait_for_reply(self.kc.kernel_info())
+        await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))  # IOPub connected again
         for index in self._ran:
             if self._judged_here(self.nb.cells[index]):  # judged outside: nothing to rebuild in the kernel
                 continue

@@ -3,13 +3,17 @@ before IOPub carries the kernel's output; its kernel manager (``PromptKernelMana
 stopped kernel gone as soon as it is."""
 import asyncio
 import json
+import shutil
 import sys
 
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
+import jupyter_client.manager
 from jupyter_client.manager import AsyncKernelManager
 
-from assignment.preprocessors import PromptKernelClient, PromptKernelManager
+from assignment import ROOT
+from assignment.grade_one import nbgrader_config
+from assignment.preprocessors import ExecuteRecordingProgress, PromptKernelClient, PromptKernelManager
 
 
 async def _first_output(kernel_name):
@@ -74,23 +78,38 @@ def test_a_running_kernel_is_seen_ready_sooner_than_jupyter_client_sees_it():
     stock, prompt = asyncio.run(_seconds_to_see_ready([AsyncKernelClient, PromptKernelClient]))
     assert prompt < stock - 0.1, f"expected under {stock - 0.1:.3f} s (jupyter_client: {stock:.3f} s), got {prompt:.3f} s"
 
-async def _seconds_to_stop(manager_class):
-    """Seconds ``manager_class`` takes to shut a ready kernel down as nbclient does (a shutdown
-    request, then waiting for the process to exit)."""
-    manager = manager_class(kernel_name="python3", client_factory=PromptKernelClient)
-    await manager.start_kernel()
-    client = manager.client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    client.stop_channels()
-    started = asyncio.get_running_loop().time()
-    await manager.shutdown_kernel()
-    return asyncio.get_running_loop().time() - started
+
+def _poll_intervals(manager, monkeypatch):
+    """The sleeps ``manager`` takes between its checks of a kernel that exits after three, when
+    waiting as jupyter_client's shutdown waits (``_async_wait(pollinterval=0.1)``)."""
+    answers, sleeps, real_sleep = iter([True, True, True, False]), [], asyncio.sleep
+
+    async def is_alive():
+        return next(answers)
+
+    async def sleep(seconds, *args):
+        sleeps.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(manager, "_async_is_alive", is_alive)
+    monkeypatch.setattr(jupyter_client.manager.asyncio, "sleep", sleep)
+    try:
+        asyncio.run(manager._async_wait(pollinterval=0.1))
+    finally:
+        monkeypatch.undo()
+    return sleeps
 
 
-def test_a_stopped_kernel_is_seen_gone_sooner_than_jupyter_client_sees_it():
-    """expected the grader's manager to see a stopped kernel gone sooner than jupyter_client's
-    0.1 s poll lets it, got no faster: every notebook's shutdown would wait for nothing"""
-    stock = sorted(asyncio.run(_seconds_to_stop(AsyncKernelManager)) for _ in range(3))[1]
-    prompt = sorted(asyncio.run(_seconds_to_stop(PromptKernelManager)) for _ in range(3))[1]
-    assert prompt < stock - 0.04, f"expected under {stock - 0.04:.3f} s (jupyter_client: {stock:.3f} s), got {prompt:.3f} s"
+def test_grading_sees_a_stopped_kernel_gone_within_5_ms(tmp_path, monkeypatch):
+    """expected the kernel manager grading builds to check a stopping kernel every 5 ms, got
+    jupyter_client's manager or its 0.1 s: every notebook's shutdown would wait for nothing"""
+    (tmp_path / "course").mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "course")
+    execute = ExecuteRecordingProgress(config=nbgrader_config(tmp_path / "course", tmp_path / "run"))
+    manager = execute.create_kernel_manager()  # as nbclient makes it for every notebook
+    assert isinstance(manager, PromptKernelManager), f"expected a PromptKernelManager, got {type(manager).__name__}"
+    assert isinstance(manager.client(), PromptKernelClient), "expected the grader's kernel client"
+    stock = _poll_intervals(AsyncKernelManager(), monkeypatch)
+    assert stock == [0.1] * 3, f"expected jupyter_client to wait 0.1 s each time, got {stock}"
+    prompt = _poll_intervals(manager, monkeypatch)
+    assert prompt == [0.005] * 3, f"expected 0.005 s each time, got {prompt}"
