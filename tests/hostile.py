@@ -54,6 +54,13 @@ def fixed_sum_prod(X, y):
         pass
 '''
 
+#: An Act 7 cell that ignores the interrupt: only a restart stops it.
+IGNORES_INTERRUPT = '''import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+while True:
+    pass
+'''
+
 SNOOP = '''import os, socket
 found = []
 for top in ("/", os.path.expanduser("~")):
@@ -93,6 +100,8 @@ def build(case, folder, context):
                                     act7_k_means_k2="while True:\n    pass"))
     elif case == "uninterruptible_hang":
         write(folder, good_notebook(fixed_sum_prod=UNINTERRUPTIBLE_FIXED_SUM_PROD))
+    elif case == "ignores_interrupt":
+        write(folder, good_notebook(act7_k_means_k2=IGNORES_INTERRUPT))
     elif case == "kernel_exit":
         write(folder, good_notebook(act7_k_means_k2="import os\nos._exit(3)"))
     elif case == "kernel_exit_in_test":
@@ -179,6 +188,8 @@ CASES = {
                       {"rand_init_distinct_rows", "rand_init_uses_np_random", "act7_scatter_plots"}),
     "uninterruptible_hang": ("fixed_sum_prod blocks SIGINT and SIGALRM, then loops forever", "flagged",
                              "cells stopped for taking too long", {"fixed_sum_prod_other_shapes"}),
+    "ignores_interrupt": ("an Act 7 cell ignores SIGINT and loops forever", "flagged",
+                          "cells stopped for taking too long: act7_k_means_k2", {"act7_scatter_plots"}),
     "kernel_exit": ("an Act 7 cell calls os._exit", "needs_manual_grading",
                     "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),
     "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "needs_manual_grading",

@@ -99,6 +99,17 @@ def test_each_case_gets_its_stated_outcome(hostile_course, case):
         assert auto_losses(hostile_course["course"], case) <= may_lose, what
 
 
+def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_and_the_next_cells_show_their_output(hostile_course):
+    """expected the stuck cell stopped by a restart and the next cell's printed losses and figure,
+    got a cell that was not restarted, or output lost because IOPub was not connected again"""
+    nb = nbformat.read(hostile_course["course"] / "autograded" / "ignores_interrupt" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    outputs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.get("outputs", []) for c in nb.cells}
+    stuck = [o.get("evalue", "") for o in outputs["act7_k_means_k2"]]
+    assert any("ignored the interrupt, so the grader restarted the kernel" in e for e in stuck), f"expected a restart, got {stuck}"
+    after = [(o.output_type, o.get("text", "")[:8]) for o in outputs["act7_k_means_k3"]]
+    assert after == [("stream", "losses: "), ("display_data", "")], f"expected printed losses and a figure, got {after}"
+
+
 def test_good_submissions_in_the_mix_keep_full_marks(hostile_course):
     for student in ("good", "correct_alternative", "memory_bomb", "output_flood", "duplicated_cells",
                     "deleted_test_cells", "edited_test_cells", "stripped_metadata", "snooping"):
