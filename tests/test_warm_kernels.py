@@ -154,6 +154,26 @@ def test_nothing_one_kernel_changes_reaches_the_next(template):
     assert host_processes_with(b"978.5") == []
 
 
+def test_what_the_template_imported_is_out_of_a_kernels_garbage_collections(template):
+    """The template freezes what its imports made (gc.freeze): a warm kernel's full collections
+    walk only what the notebook made, where a fresh kernel's walk every object of NumPy, SciPy,
+    Matplotlib and IPython too. Collecting finds the same garbage either way."""
+    counts = {}
+    for name in (KERNEL_NAME, WARM_KERNEL_NAME):
+        kernel = Kernel(template, name)
+        try:
+            kernel.run("import numpy, scipy.spatial.distance, sklearn.decomposition, matplotlib.pyplot")
+            counts[name] = kernel.value(
+                "(lambda gc: [gc.get_freeze_count(), len(gc.get_objects()), "
+                "[gc.collect(), gc.collect(), (lambda a: a.append(a))([]), gc.collect()][1:]])(__import__('gc'))")
+        finally:
+            kernel.shutdown()
+    (fresh_frozen, fresh_walked, fresh_found), (warm_frozen, warm_walked, warm_found) = counts.values()
+    assert fresh_frozen == 0 and warm_frozen > 100_000
+    assert warm_walked < fresh_walked / 5, (warm_walked, fresh_walked)
+    assert warm_found == fresh_found == [0, None, 1]  # a cycle made after the freeze is still collected
+
+
 def test_random_state_differs_between_kernels(template):
     draws = []
     for _ in range(2):
