@@ -19,6 +19,9 @@ is restarted, as for any cell.
 """
 import ast
 import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,10 +121,23 @@ class KernelLink:
         self.installed = False
         self.serving = None  # msg_id of the probe's serving loop, while it waits for a request
         self.synced_rng = None  # the kernel's generator state after the last stand-in's call
+        self.shared_folder, self._own_folder = self._folder_for_files(connection_info)
+
+    @staticmethod
+    def _folder_for_files(connection_info):
+        """Where the grader leaves files for the kernel to read: the folder of its IPC sockets,
+        which every kernel (sandboxed, warm or not) sees at the same path; a folder of the link's
+        own for a kernel on TCP, which runs unsandboxed on this machine (the tests' kernels)."""
+        if connection_info.get("transport") == "ipc" and os.path.isabs(str(connection_info.get("ip", ""))):
+            return os.path.dirname(connection_info["ip"]), None
+        folder = tempfile.mkdtemp(prefix="pa2-link-")
+        return folder, folder
 
     def close(self):
         self.client.stop_channels()
         self.client.context.destroy(linger=0)
+        if self._own_folder:
+            shutil.rmtree(self._own_folder, ignore_errors=True)
 
     # -- requests -------------------------------------------------------------------------
     def install(self):

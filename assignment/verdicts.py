@@ -314,24 +314,42 @@ class Judge:
         """Send the kernel, before a timed call on ``fresh``, each stand-in's answer on those
         arguments that is a float array, XOR a pad (:func:`probe_runtime.pad`) with the
         stand-in's parameter names: moving it is then not timed, and it tells nothing until the
-        timed request brings the pads' keys, which this returns."""
+        timed request brings the pads' keys, which this returns.
+
+        The padded words go in a file of the link's shared folder (the kernel's socket folder,
+        which it may write): a new file with a secret name, made with ``O_EXCL | O_NOFOLLOW``, so
+        nothing the kernel left in that folder is written through. The kernel removes it once read."""
         keys, padded = {}, {}
-        for name, standin in sorted(self.link.standins.items()):
-            state = np.random.get_state()
-            try:
-                value = standin(*fresh)
-            except Exception:  # not a call the stand-in answers: the kernel asks as usual, if it calls it so
-                continue
-            finally:
-                drew = not probe_runtime.same_generator_state(state, np.random.get_state())
-                np.random.set_state(state)
-            if drew or not isinstance(value, np.ndarray) or value.dtype != np.float64:
-                continue
-            keys[name] = secrets.randbits(128)
-            padded[name] = [boundary.encode(np.ascontiguousarray(value).view(np.uint64) ^ probe_runtime.pad(
-                keys[name], value.size).reshape(value.shape)), list(inspect.signature(standin).parameters)]
-        if padded:
-            self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead", answers=padded))
+        try:
+            for name, standin in sorted(self.link.standins.items()):
+                state = np.random.get_state()
+                try:
+                    value = standin(*fresh)
+                except Exception:  # not a call the stand-in answers: the kernel asks as usual, if it calls it so
+                    continue
+                finally:
+                    drew = not probe_runtime.same_generator_state(state, np.random.get_state())
+                    np.random.set_state(state)
+                if drew or not isinstance(value, np.ndarray) or value.dtype != np.float64:
+                    continue
+                keys[name] = secrets.randbits(128)
+                words = np.ascontiguousarray(value).view(np.uint64) ^ probe_runtime.pad(
+                    keys[name], value.size).reshape(value.shape)
+                path = os.path.join(self.link.shared_folder, f"pa2-ahead-{secrets.token_hex(16)}")
+                try:
+                    made = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                except OSError as error:  # something the kernel put there: never written through
+                    raise self.failure(f"{name}'s answers, sent ahead: expected a new file for the kernel, got "
+                                       f"{type(error).__name__}: {error.strerror}") from None
+                padded[name] = [{"file": path, "shape": list(value.shape)}, list(inspect.signature(standin).parameters)]
+                with open(made, "wb") as handle:
+                    words.tofile(handle)
+            if padded:
+                self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead", answers=padded))
+        finally:
+            for sent, _ in padded.values():  # the kernel removed it, unless it failed before that
+                with contextlib.suppress(OSError):
+                    os.remove(sent["file"])
         return keys
 
     def raise_failure(self, answer):

@@ -2,6 +2,7 @@
 check, speed is measured on the grader's clock, and whatever the kernel answers, a check fails
 with a message rather than raising in the grader or passing."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,6 +147,44 @@ def test_a_correct_function_that_copies_its_inputs_or_names_them_is_timed_alike(
               "    return D.min(axis=1).mean(), D.argmin(axis=1)\n")
     with JudgedKernel("import numpy as np", ANSWERS["compute_sq_dists"], copies) as kernel:
         assert kernel.verdict("associate_centroids_vectorised") == []
+
+
+def test_stand_in_answers_sent_ahead_go_as_a_file_the_kernel_reads_once(correct_kernel, monkeypatch):
+    """The distances sent ahead for associate_centroids (megabytes) go as a file in the link's
+    shared folder, not inside the JSON request; the kernel removes it once read."""
+    sent = []
+    request = correct_kernel.link.request
+
+    def spy(op, **fields):
+        if op == "prepare":
+            sent.append((len(json.dumps(fields)), fields["answers"]))
+        return request(op, **fields)
+    monkeypatch.setattr(correct_kernel.link, "request", spy)
+    assert correct_kernel.verdict("associate_centroids_vectorised") == []
+    assert sent, "no stand-in answer was sent ahead"
+    for size, answers in sent:
+        [(name, (file, parameters))] = answers.items()
+        assert name == "compute_sq_dists" and parameters == ["X", "W"]
+        assert np.prod(file["shape"]) >= 900_000 and size < 1000, (file["shape"], size)
+        assert Path(file["file"]).parent == Path(correct_kernel.link.shared_folder)
+    assert list(Path(correct_kernel.link.shared_folder).iterdir()) == []
+
+
+def test_a_file_the_kernel_plants_where_answers_are_sent_ahead_is_not_written_through(correct_kernel, monkeypatch,
+                                                                                       tmp_path):
+    """A kernel that knew the name of the next file sent ahead and put a link to a file of the
+    grader's machine there gets the check failed; the file it pointed at is untouched."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the grader's own file")
+    folder = Path(correct_kernel.link.shared_folder)
+    monkeypatch.setattr("assignment.verdicts.secrets.token_hex", lambda n: "known")
+    (folder / "pa2-ahead-known").symlink_to(victim)
+    try:
+        [error] = correct_kernel.verdict("associate_centroids_vectorised")
+    finally:
+        (folder / "pa2-ahead-known").unlink()
+    assert "sent ahead: expected a new file for the kernel, got FileExistsError" in error.evalue, error.evalue
+    assert victim.read_text() == "the grader's own file"
 
 
 #: Plain loops over the points (lists, not NumPy rows), compiled under a file name the kernel's
