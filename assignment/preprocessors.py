@@ -184,9 +184,10 @@ class PromptKernelClient(AsyncKernelClient):
 class ExecuteRecordingProgress(Execute):
     """nbgrader's Execute, hardened for untrusted notebooks.
 
-    * Before each cell it writes which cell it is about to run to ``progress_file``
-      (when set). When the kernel dies, nbgrader only says so; this file says which
-      cell killed it, so the grader can grade the notebook again without that cell.
+    * It notes which cell it is about to run, and when the notebook ends (or the kernel dies)
+      writes the last one to ``progress_file`` (when set). When the kernel dies, nbgrader only
+      says so; this file says which cell killed it, so the grader can grade the notebook again
+      without that cell.
     * A cell gets ``timeout`` seconds, and never more than what is left of the notebook's
       ``notebook_timeout``, so one submission's grading is bounded.
     * A cell that runs out of time is interrupted. If the kernel ignores the interrupt for
@@ -218,12 +219,16 @@ class ExecuteRecordingProgress(Execute):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._ran, self._restarts, self._msg_id = [], 0, None
         self._judge, self._master, self._judged_ids = None, None, set()
+        self._running = None
         if self.judge_outside:
             self._master = nbformat.read(self.master_notebook, as_version=4)
             self._judged_ids = set(judged_cells(self._master))
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            if self.progress_file and self._running is not None:  # once, not before every cell
+                with open(self.progress_file, "w") as handle:
+                    json.dump(self._running, handle)
             if self._judge is not None:
                 self._judge.link.close()
 
@@ -287,10 +292,8 @@ class ExecuteRecordingProgress(Execute):
         return max(1, min(self.timeout, int(self._deadline - time.monotonic())))
 
     def _record_progress(self, cell, cell_index):
-        if self.progress_file:
-            with open(self.progress_file, "w") as handle:
-                json.dump({"index": cell_index, "id": cell.get("id"),
-                           "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")}, handle)
+        self._running = {"index": cell_index, "id": cell.get("id"),
+                         "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
 
     async def _async_poll_for_reply(self, msg_id, cell, timeout, *args, **kwargs):
         self._msg_id, self._seconds = msg_id, timeout or 0

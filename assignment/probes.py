@@ -18,6 +18,7 @@ When it passes, the kernel is interrupted; a kernel that ignores the interrupt f
 is restarted, as for any cell.
 """
 import ast
+import functools
 import json
 import os
 import shutil
@@ -53,6 +54,7 @@ class TimeUp(Exception):
         self.limit = limit
 
 
+@functools.lru_cache(maxsize=4)  # the same master notebook for every submission a worker grades
 def helper_definitions(source):
     """The definitions of a notebook cell: its imports, functions, classes and constant
     assignments, without the statements that act on the IPython shell (hooks, magics, seeds).
@@ -70,6 +72,7 @@ def helper_definitions(source):
     return ast.unparse(ast.Module(body=keep, type_ignores=[]))
 
 
+@functools.lru_cache(maxsize=4)
 def runtime_source(helpers_source):
     """The probe's source: the boundary's codec, the checking helpers, the probe's requests."""
     return "\n\n".join([RUNTIME_FILES[0].read_text(), helper_definitions(helpers_source),
