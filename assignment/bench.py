@@ -89,12 +89,39 @@ def stock_course(folder, students, timeout):
     return folder
 
 
-def timed(command, cwd, env=None):
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=nbgrader_env(env), capture_output=True, text=True)
+def busy_cpu_seconds():
+    """CPU seconds the whole machine has been busy since it booted, every process and core
+    (Linux ``/proc/stat``: all but idle and iowait); None where there is no such file."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall seconds and the machine's busy CPU seconds of what runs in a ``with`` block."""
+
+    def __enter__(self):
+        self.cpu, self.started = busy_cpu_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.started
+        after = busy_cpu_seconds()
+        self.cpu_seconds = after - self.cpu if after is not None and self.cpu is not None else None
+
+
+def timed(command, cwd, env=None, figures=None, key=None):
+    """Run ``command``; its wall seconds. With ``figures``, also add the machine's busy CPU
+    seconds meanwhile to ``figures[key]``."""
+    with Meter() as meter:
+        result = subprocess.run(command, cwd=cwd, env=nbgrader_env(env), capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, command))} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    return time.perf_counter() - started
+    if figures is not None and meter.cpu_seconds is not None:
+        figures[key] = figures.get(key, 0.0) + meter.cpu_seconds
+    return meter.seconds
 
 
 def bare_notebook_seconds(runs=3):
@@ -152,12 +179,15 @@ def run(size, workdir):
     print("stock nbgrader: autograde, then generate_feedback ...", flush=True)
     stock = stock_course(workdir / "stock", students, timeout)
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    figures["stock_autograde_s"] = timed(nbgrader + ["autograde", ASSIGNMENT], stock)
-    figures["stock_feedback_s"] = timed(nbgrader + ["generate_feedback", ASSIGNMENT], stock)
+    figures["stock_autograde_s"] = timed(nbgrader + ["autograde", ASSIGNMENT], stock, None, figures, "stock_cpu_s")
+    figures["stock_feedback_s"] = timed(nbgrader + ["generate_feedback", ASSIGNMENT], stock, None, figures, "stock_cpu_s")
     figures["stock_s"] = figures["stock_autograde_s"] + figures["stock_feedback_s"]
     reference = automatic_scores(stock, students)
     print("the bare class: every graded notebook run by nbclient alone ...", flush=True)
-    bare = bare_class_seconds(stock, students, timeout)
+    with Meter() as meter:
+        bare = bare_class_seconds(stock, students, timeout)
+    if meter.cpu_seconds is not None:
+        figures["bare_class_cpu_s"] = meter.cpu_seconds
     figures["bare_class_s"], figures["bare_longest_s"] = sum(bare.values()), max(bare.values())
 
     for label, args, kernels in (("project_1_worker", ["--workers", "1"], "fresh"), ("project_all_cores", [], "fresh"),
@@ -167,7 +197,8 @@ def run(size, workdir):
         shutil.rmtree(course / "submitted", ignore_errors=True)
         write_class(course, students)
         run_nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
-        figures[f"{label}_s"] = timed([sys.executable, "-m", "assignment.grade", *args], course, {"KERNELS": kernels})
+        figures[f"{label}_s"] = timed([sys.executable, "-m", "assignment.grade", *args], course, {"KERNELS": kernels},
+                                      figures, f"{label}_cpu_s")
         found = automatic_scores(course, students)
         differ = sorted(s for s in students if found[s] != reference[s])
         if differ:
@@ -220,7 +251,28 @@ def report(f):
         f"ceiling: a grader with no overhead at all, perfectly split over {cores} cores, would be "
         f"{f['stock_s'] / floor:.2f} x as fast as stock nbgrader here",
     ]
+    lines += cpu_report(f)
     return "\n".join(lines)
+
+
+def cpu_report(f):
+    """Lines on the CPU the whole machine spent per submission for each grader, and what the 3 x
+    target leaves: every core busy all the time, the class in a third of stock nbgrader's time."""
+    labels = [("bare_class", "the bare class"), ("stock", "stock nbgrader"),
+              ("project_1_worker", "fresh kernels, 1 worker"), ("project_all_cores", "fresh kernels, every core"),
+              ("warm_1_worker", "warm kernels, 1 worker"), ("warm_all_cores", "warm kernels, every core")]
+    known = [(key, label) for key, label in labels if f.get(f"{key}_cpu_s") is not None]
+    if not known:
+        return []
+    n = f["size"]
+    lines = ["", "CPU seconds of the whole machine (every process, every core) per submission:"]
+    lines += [f"  {label:28} {f[f'{key}_cpu_s'] / n:6.2f}" for key, label in known]
+    budget = f["cores"] * f["stock_s"] / 3 / n
+    lines.append(f"3 x stock nbgrader on every core leaves at most {budget:.2f} CPU s per submission "
+                 f"(all {f['cores']} cores busy for a third of stock's {f['stock_s']:.1f} s)")
+    if f.get("warm_all_cores_cpu_s") is not None:
+        lines[-1] += f"; warm kernels on every core used {f['warm_all_cores_cpu_s'] / n:.2f}"
+    return lines
 
 
 def main(argv=None):

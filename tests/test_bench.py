@@ -1,4 +1,6 @@
 """The benchmark's parts: the class it builds, the bare runs it measures, the ratios it prints."""
+import time
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -45,3 +47,31 @@ def test_report_prints_ratios_against_stock_and_the_ceiling():
     figures["bare_longest_s"] = 60.0  # one notebook longer than half the class: the floor is that notebook
     text = report(figures)
     assert "would be 4.00 x as fast" in text, f"expected the longest notebook to set the floor, got:\n{text}"
+
+
+def test_report_prints_the_cpu_per_submission_and_what_the_target_leaves():
+    """With the machine's CPU measured, the report gives CPU seconds per submission for each
+    grader, and the most a grader may use for 3 x stock nbgrader on every core."""
+    figures = {"size": 10, "cores": 2, "machine": "test", "scores_agree": True, "bare_notebook_s": 1.0,
+               "bare_class_s": 100.0, "bare_longest_s": 30.0, "stock_s": 240.0, "stock_autograde_s": 200.0,
+               "stock_feedback_s": 40.0, "project_1_worker_s": 120.0, "project_all_cores_s": 80.0,
+               "warm_1_worker_s": 90.0, "warm_all_cores_s": 50.0}
+    assert "CPU seconds" not in report(figures)  # no /proc/stat: nothing made up
+    figures.update(bare_class_cpu_s=95.0, stock_cpu_s=250.0, warm_all_cores_cpu_s=180.0)
+    text = report(figures)
+    for expected in ("  the bare class                 9.50", "  stock nbgrader                25.00",
+                     "  warm kernels, every core      18.00",
+                     "leaves at most 16.00 CPU s per submission (all 2 cores busy for a third of stock's 240.0 s); "
+                     "warm kernels on every core used 18.00"):
+        assert expected in text, f"expected {expected!r} in the report, got:\n{text}"
+    assert "fresh kernels, 1 worker " not in text.split("CPU seconds")[1]  # not measured: not printed
+
+
+def test_busy_cpu_seconds_grows_with_work_done():
+    """The machine's busy CPU seconds grow by at least the CPU this process spends."""
+    from assignment.bench import Meter
+    with Meter() as meter:
+        started = time.process_time()
+        while time.process_time() - started < 0.3:
+            pass
+    assert meter.cpu_seconds is not None and meter.cpu_seconds >= 0.25, f"expected >= 0.25 s, got {meter.cpu_seconds}"
