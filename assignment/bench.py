@@ -20,7 +20,9 @@ else: no grading, no feedback, no gradebook. That is the work no grader can avoi
   than its longest notebook) is the most any grader that runs every notebook can gain on this
   machine, with no overhead at all: the ceiling for the 3 x target.
 
-It prints seconds per submission and these ratios, and writes them to ``bench/results.json``.
+It prints seconds per submission and these ratios, and the machine's busy CPU seconds per
+submission for each (:class:`Meter`): on a machine every grader keeps busy, the CPU a
+submission costs is what decides the speed on every core. It writes them to ``bench/results.json``.
 """
 import argparse
 import json
