@@ -21,6 +21,7 @@ import ast
 import functools
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -135,6 +136,20 @@ class KernelLink:
             return os.path.dirname(connection_info["ip"]), None
         folder = tempfile.mkdtemp(prefix="pa2-link-")
         return folder, folder
+
+    def file_for_kernel(self, words):
+        """Write ``words`` (a NumPy array, as raw bytes) to a new file with a secret name in
+        :attr:`shared_folder`, for the kernel to read; return its path. The kernel may write in
+        that folder, so the file is made with ``O_EXCL | O_NOFOLLOW``: nothing the kernel put
+        there is written through (OSError instead)."""
+        path = os.path.join(self.shared_folder, f"pa2-ahead-{secrets.token_hex(16)}")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as handle:
+            try:
+                words.tofile(handle)
+            except BaseException:
+                os.remove(path)
+                raise
+        return path
 
     def close(self):
         self.client.stop_channels()

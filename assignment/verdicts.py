@@ -316,9 +316,8 @@ class Judge:
         stand-in's parameter names: moving it is then not timed, and it tells nothing until the
         timed request brings the pads' keys, which this returns.
 
-        The padded words go in a file of the link's shared folder (the kernel's socket folder,
-        which it may write): a new file with a secret name, made with ``O_EXCL | O_NOFOLLOW``, so
-        nothing the kernel left in that folder is written through. The kernel removes it once read."""
+        The padded words go in a file for the kernel (:meth:`KernelLink.file_for_kernel`), which
+        the kernel removes once read."""
         keys, padded = {}, {}
         try:
             for name, standin in sorted(self.link.standins.items()):
@@ -335,15 +334,12 @@ class Judge:
                 keys[name] = secrets.randbits(128)
                 words = np.ascontiguousarray(value).view(np.uint64) ^ probe_runtime.pad(
                     keys[name], value.size).reshape(value.shape)
-                path = os.path.join(self.link.shared_folder, f"pa2-ahead-{secrets.token_hex(16)}")
                 try:
-                    made = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                    path = self.link.file_for_kernel(words)
                 except OSError as error:  # something the kernel put there: never written through
                     raise self.failure(f"{name}'s answers, sent ahead: expected a new file for the kernel, got "
                                        f"{type(error).__name__}: {error.strerror}") from None
                 padded[name] = [{"file": path, "shape": list(value.shape)}, list(inspect.signature(standin).parameters)]
-                with open(made, "wb") as handle:
-                    words.tofile(handle)
             if padded:
                 self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead", answers=padded))
         finally:
