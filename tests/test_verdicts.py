@@ -1,6 +1,7 @@
 """Verdicts outside the kernel: the kernel holds no reference code, stand-ins answer only their
 check, speed is measured on the grader's clock, and whatever the kernel answers, a check fails
 with a message rather than raising in the grader or passing."""
+import copy
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assignment import SOURCE_DIR, boundary
+from assignment import SOURCE_DIR, boundary, verdicts
 from assignment.mutants import reference_answers
 from assignment.probes import KernelLink
 from assignment.verdicts import Judge, judged_cells
@@ -187,6 +188,57 @@ def test_a_file_the_kernel_plants_where_answers_are_sent_ahead_is_not_written_th
     assert victim.read_text() == "the grader's own file"
 
 
+#: Right, but its first three calls on the timed size take 0.2 s each: over the limit, under three times it.
+SLOW_AT_FIRST = ("_slow_calls = [0]\n"
+                 "def compute_sq_dists(X, W):\n"
+                 "    if len(X) == 300000 and _slow_calls[0] < 3:\n"
+                 "        _slow_calls[0] += 1\n"
+                 "        import time; time.sleep(0.2)\n"
+                 "    return ((X[:, None, :] - W[None, :, :]) ** 2).sum(axis=2)\n")
+
+
+def test_a_worker_times_each_reference_once_and_again_only_for_a_retry(correct_kernel, monkeypatch):
+    """The vectorisation check's reference is timed in a worker's first notebook; the next
+    notebooks start from the least time measured, and a student too slow against it is timed again
+    against a fresh measurement, as before. Other checks' code is timed anew."""
+    monkeypatch.setattr("assignment.verdicts._REFERENCE_SECONDS", {})
+    timed = []
+    steady = Judge._steady_reference_time
+
+    def counting(self, best_time, func, args, repeat):
+        def timing(*a, **kw):
+            seconds = best_time(*a, **kw)
+            timed.append((func.__name__, seconds))
+            return seconds
+        return steady(self, timing, func, args, repeat)
+    monkeypatch.setattr(Judge, "_steady_reference_time", counting)
+    assert correct_kernel.verdict("compute_sq_dists_vectorised") == []
+    assert [name for name, _ in timed] == ["_ref_compute_sq_dists"]
+    [(key, cached)] = verdicts._REFERENCE_SECONDS.items()
+    assert cached == timed[0][1] and key[2] == 3 and key[3][0] == ((300000, 2), "<f8")
+
+    next_notebook = Judge(MASTER, correct_kernel.link, str(SOURCE_DIR))
+    assert [o for o in next_notebook.judge("compute_sq_dists_vectorised", 60) if o.output_type == "error"] == []
+    assert len(timed) == 1, f"expected the reference timed once in this worker, got {timed}"
+
+    correct_kernel.run(SLOW_AT_FIRST)
+    try:
+        retried = Judge(MASTER, correct_kernel.link, str(SOURCE_DIR))
+        assert [o for o in retried.judge("compute_sq_dists_vectorised", 60) if o.output_type == "error"] == []
+        assert correct_kernel.run("print(_slow_calls[0])").strip() == "3"
+        assert [name for name, _ in timed] == ["_ref_compute_sq_dists"] * 2, "expected a fresh time for the retry"
+        assert verdicts._REFERENCE_SECONDS[key] == min(seconds for _, seconds in timed)
+    finally:
+        correct_kernel.run(ANSWERS["compute_sq_dists"])
+
+    other = copy.deepcopy(MASTER)
+    [cell] = [c for c in other.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "grader_reference_code"]
+    cell.source += "\n# another version of the checks\n"
+    assert [o for o in Judge(other, correct_kernel.link, str(SOURCE_DIR)).judge("compute_sq_dists_vectorised", 60)
+            if o.output_type == "error"] == []
+    assert len(timed) == 3, "expected other checks' references timed anew"
+
+
 #: Plain loops over the points (lists, not NumPy rows), compiled under a file name the kernel's
 #: line count takes for library code: only the grader's clock can tell.
 HIDDEN_LOOPS = '''
@@ -251,9 +303,10 @@ _kernel.session.send, _kernel.session.recv = _send_hook, _recv_hook
 '''
 
 
-def test_a_kernel_that_crowds_the_machine_while_the_grader_works_gains_nothing():
+def test_a_kernel_that_crowds_the_machine_while_the_grader_works_gains_nothing(monkeypatch):
     """Busy processes that run only while the grader works (timing the reference, making the
     arguments and the fingerprint) cannot stretch what it measures: its own CPU time."""
+    monkeypatch.setattr("assignment.verdicts._REFERENCE_SECONDS", {})  # this worker's first notebook: timed here
     with JudgedKernel("import numpy as np", HIDDEN_LOOPS, CROWDS_THE_GRADER) as kernel:
         try:
             errors = kernel.verdict("compute_sq_dists_vectorised")
