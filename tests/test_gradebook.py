@@ -40,6 +40,28 @@ def test_only_private_gradebooks_skip_waiting_for_the_disk(tmp_path):
     assert modes == {"private": 0, "course": 2}, f"expected private 0 and course 2, got {modes}"
 
 
+def test_gradebooks_on_one_url_share_compiled_sql_but_never_a_connection(tmp_path):
+    """Every Gradebook nbgrader opens on a url gets the same engine (its SQL compiled once), yet
+    reads the file that is at the url when it opens: one replaced since, even while another
+    Gradebook is still open, is never read through an old connection."""
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as first:
+        first.add_student("before")
+    left_open = Gradebook(url)
+    assert [s.id for s in left_open.students] == ["before"]
+    left_open.db.commit()  # its connection goes back to the engine's pool, if it has one
+    compiled = len(left_open.engine._compiled_cache)
+    (tmp_path / "gradebook.db").rename(tmp_path / "old.db")
+    with Gradebook(url) as second:
+        second.add_student("after")
+        assert second.engine is left_open.engine is first.engine
+        assert len(second.engine._compiled_cache) == compiled, "expected no SQL compiled again"
+        assert [s.id for s in second.students] == ["after"], "expected the new file, not the one left open"
+    left_open.close()
+    with Gradebook(f"sqlite:///{tmp_path / 'old.db'}") as old:
+        assert [s.id for s in old.students] == ["before"]
+
+
 def _rows(url, student):
     with Gradebook(url) as gb:
         notebook = gb.find_submission_notebook("clustering", "pa2_clustering", student)
