@@ -27,6 +27,9 @@ c.Exchange.root = os.environ.get("PA2_EXCHANGE") or os.path.join(HERE, "exchange
 # interrupted so that the rest of the notebook is still graded.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+# nbconvert checks the whole notebook against the nbformat schema after each of nbgrader's passes
+# (about 20 per submission); once, after the last pass, still refuses an invalid notebook.
+c.Exporter.optimistic_validation = True
 
 # Keep autograded notebooks small even when a submission prints without end: nbgrader's
 # LimitOutput counts lines, TruncateLongOutputs also cuts long single lines. Execution records

@@ -112,3 +112,36 @@ def test_metadata_checked_once_per_cell_still_refuses_a_corrupt_notebook(corrupt
         graded[0].metadata.nbgrader.schema_version = 1
     with pytest.raises((ValidationError, SchemaMismatchError)):
         check.preprocess(nb, {})
+
+
+def test_the_course_validates_each_notebook_once_per_pass_and_still_refuses_an_invalid_one(tmp_path):
+    """nbgrader's passes check the notebook against the schema once, after their last
+    preprocessor, not after each one; a preprocessor that breaks the notebook still fails the pass."""
+    from nbconvert.exporters import NotebookExporter
+    from nbconvert.preprocessors import Preprocessor
+    from nbformat import ValidationError
+
+    from assignment import ROOT
+    from assignment.gradebook import course_config
+
+    checked = []
+
+    class Breaks(Preprocessor):
+        def preprocess(self, nb, resources):
+            nb.cells[0]["metadata"] = "not a mapping"
+            return nb, resources
+
+    class Counts(NotebookExporter):
+        def _validate_preprocessor(self, nbc, preprocessor):
+            checked.append(type(preprocessor).__name__)
+            return super()._validate_preprocessor(nbc, preprocessor)
+
+    config = course_config(ROOT, f"sqlite:///{tmp_path / 'gradebook.db'}")
+    exporter = Counts(config=config)
+    for step in ("ClearOutputPreprocessor", "ClearMetadataPreprocessor"):
+        exporter.register_preprocessor(f"nbconvert.preprocessors.{step}", enabled=True)
+    exporter.from_notebook_node(SOURCE)
+    assert checked == ["ClearMetadataPreprocessor"], f"expected one check after the last pass, got {checked}"
+    exporter.register_preprocessor(Breaks, enabled=True)
+    with pytest.raises(ValidationError):
+        exporter.from_notebook_node(SOURCE)
