@@ -8,6 +8,7 @@ read (as Python, after IPython's own magic translation) and each such construct 
 the grader then marks the submission ``flagged`` for a person to review, with these findings.
 """
 import ast
+import functools
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -47,7 +48,10 @@ def _dotted(node):
     return ".".join(reversed(parts))
 
 
+@functools.lru_cache(maxsize=1024)  # most cells are the release's own, the same in every submission
 def _parse(source):
+    """The syntax tree of a cell's ``source`` after IPython's transforms (never to be changed:
+    it is shared), or None."""
     try:
         return ast.parse(TransformerManager().transform_cell(source))
     except (SyntaxError, ValueError):
