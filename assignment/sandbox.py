@@ -1,4 +1,4 @@
-"""Launch the grading kernel in a sandbox: ``sandbox.py <connection_file>`` (a kernelspec's argv).
+"""Launch the grading kernel in a sandbox: ``sandbox.py <connection_file> [kernel options]`` (a kernelspec's argv).
 
 Student code runs in this kernel while nbgrader grades it. The launcher, which nbgrader's
 kernel manager starts in the notebook's folder, caps the kernel's memory and, where
@@ -119,12 +119,12 @@ def cap_memory():
 
 
 def main(argv):
-    if len(argv) != 2:
-        sys.exit("usage: sandbox.py <connection_file>")
+    if len(argv) < 2:
+        sys.exit("usage: sandbox.py <connection_file> [kernel options]")
     connection_file = os.path.abspath(argv[1])
     with open(connection_file) as handle:
         connection = json.load(handle)
-    kernel_argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
+    kernel_argv = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *argv[2:]]
     cap_memory()
     for key in CREDENTIALS:  # student code never sees the gradebook's address or a password
         os.environ.pop(key, None)

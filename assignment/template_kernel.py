@@ -273,7 +273,8 @@ class Template:
         # as `python -m ipykernel_launcher`, which takes its own folder (here: this script's) off sys.path
         import importlib.util
         del sys.path[0]
-        sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, "-f", request["connection_file"]]
+        sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, "-f", request["connection_file"],
+                    *(str(option) for option in request.get("options", ()) if str(option).startswith("--"))]
         from ipykernel import kernelapp
         kernelapp.launch_new_instance()
         os._exit(0)

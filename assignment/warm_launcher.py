@@ -1,4 +1,4 @@
-"""Start a warm grading kernel: ``warm_launcher.py <connection_file>`` (the warm kernelspec's argv).
+"""Start a warm grading kernel: ``warm_launcher.py <connection_file> [kernel options]`` (the warm kernelspec's argv).
 
 nbgrader's kernel manager starts this process, in the notebook's folder, as it would start a
 kernel. It asks the worker's template (``assignment.template_kernel``, at the Unix socket named by
@@ -24,15 +24,16 @@ ANSWER_TIMEOUT = 20
 PR_SET_PDEATHSIG = 1
 
 
-def kernel_request(connection_file):
-    """What the template needs to fork this kernel, or None when it cannot (then: fresh)."""
+def kernel_request(connection_file, options=()):
+    """What the template needs to fork this kernel with ipykernel's ``options``, or None when it
+    cannot (then: fresh)."""
     with open(connection_file) as handle:
         connection = json.load(handle)
     runtime_dir = os.path.dirname(connection.get("ip", ""))
     if connection.get("transport") != "ipc" or os.path.dirname(connection_file) != runtime_dir:
         return None
     return {"connection_file": connection_file, "runtime_dir": runtime_dir, "workdir": os.getcwd(),
-            "memory_mb": int(os.environ.get("PA2_KERNEL_MEMORY_MB", 3072))}
+            "memory_mb": int(os.environ.get("PA2_KERNEL_MEMORY_MB", 3072)), "options": list(options)}
 
 
 def ask_template(address, request):
@@ -64,16 +65,16 @@ def die_with_parent():
 
 
 def main(argv):
-    if len(argv) != 2:
-        sys.exit("usage: warm_launcher.py <connection_file>")
+    if len(argv) < 2:
+        sys.exit("usage: warm_launcher.py <connection_file> [kernel options]")
     die_with_parent()
     connection_file = os.path.abspath(argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts go to the kernel as messages
     address = os.environ.get("PA2_WARM_TEMPLATE")
-    request = kernel_request(connection_file)
+    request = kernel_request(connection_file, argv[2:])
     client = ask_template(address, request) if address and request else None
     if client is None:  # no template: a fresh kernel, as without warm kernels
-        os.execv(sys.executable, [sys.executable, SANDBOX, connection_file])
+        os.execv(sys.executable, [sys.executable, SANDBOX, connection_file, *argv[2:]])
     answer = client.makefile().readline()  # the kernel's exit, or nothing when the template died
     try:
         code = int(json.loads(answer)["exit"])

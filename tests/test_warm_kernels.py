@@ -1,6 +1,8 @@
 """Warm kernels, with the real mechanism: kernels forked from a worker's template, each in its own
 namespaces, see nothing of each other, keep nothing of the one before, start as a fresh kernel
 would, and a template killed mid-grading loses no submission."""
+import base64
+import io
 import json
 import os
 import socket
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from jupyter_client import KernelManager
+from matplotlib import image as plt_image
 
 from assignment import ASSIGNMENT, SUBMITTED_DIR, copy_course
 from assignment.grade_one import KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir
@@ -106,6 +109,38 @@ def test_a_warm_kernel_starts_as_a_fresh_kernel_would(template):
     assert warm["files"] == ["data.npy"]  # the data, not the notebook
     assert warm["pids"] == [1, 2]  # its own PID namespace: its supervisor and itself
     assert caps == "0000000000000000"  # no capability at all, even inside its namespaces
+
+
+def _shown_png(kernel, code):
+    """The PNG bytes of the one figure ``code`` shows in ``kernel``."""
+    shown = []
+    kernel.client.execute_interactive(code, timeout=60, output_hook=lambda m: shown.append(
+        m["content"]["data"]["image/png"]) if m["msg_type"] == "display_data" else None)
+    [png] = shown
+    return base64.b64decode(png)
+
+
+def test_fresh_and_warm_kernels_draw_the_same_figures_with_fast_compression(template):
+    """Both kinds of kernel get the grading kernels' options: a figure is the PNG matplotlib draws
+    (bbox_inches='tight'), the same pixels, its zlib stream made at level 1 (header 78 01)."""
+    pictures = {}
+    for name in (KERNEL_NAME, WARM_KERNEL_NAME):
+        kernel = Kernel(template, name)
+        try:
+            shown = _shown_png(kernel, "%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+                                       "plt.scatter([0, 1, 2], [2, 0, 1], c=[0, 1, 2]); plt.title('k = 3'); plt.show()")
+            default = kernel.run("import io, base64, matplotlib.pyplot as plt\nplt.scatter([0, 1, 2], [2, 0, 1], "
+                                 "c=[0, 1, 2]); plt.title('k = 3')\nbuffer = io.BytesIO()\nplt.gcf().savefig(buffer, "
+                                 "format='png', bbox_inches='tight')\nplt.close('all')\n"
+                                 "print(base64.b64encode(buffer.getvalue()).decode())")
+        finally:
+            kernel.shutdown()
+        level = shown[shown.index(b"IDAT") + 4:shown.index(b"IDAT") + 6]
+        assert level == b"\x78\x01", f"{name}: expected zlib level 1 (78 01), got {level.hex()}"
+        pictures[name] = [plt_image.imread(io.BytesIO(png)) for png in (shown, base64.b64decode(default))]
+    for name, (shown, default) in pictures.items():
+        assert shown.shape == default.shape and (shown == default).all(), f"{name}: expected the default's pixels"
+    assert (pictures[KERNEL_NAME][0] == pictures[WARM_KERNEL_NAME][0]).all()
 
 
 def test_two_kernels_see_neither_files_nor_processes_of_each_other(template):
