@@ -45,6 +45,14 @@ WORKER_WAIT = 30
 #: Memory a local worker may use before its nanny restarts it (a notebook flooding its output
 #: grows the worker that collects it); Dask's "auto" shares the machine's memory among workers.
 WORKER_MEMORY = os.environ.get("PA2_WORKER_MEMORY", "auto")
+#: Dask's own housekeeping in a local cluster, set as Dask's own cluster tests set it. By default
+#: each worker samples its running task's stack every 10 ms for the dashboard's profile (which
+#: grading never opens), and every process checks its event loop every 20 ms and its memory every
+#: 100 ms: 0.05 to 0.1 of a core while workers wait on kernels. Memory is still checked twice a
+#: second, and each kernel has its own memory cap.
+LOCAL_HOUSEKEEPING = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "500ms",
+                      "distributed.admin.system-monitor.interval": "2s",
+                      "distributed.worker.memory.monitor-interval": "500ms"}
 
 
 def default_workers():
@@ -196,9 +204,10 @@ def dask_client(scheduler=None, workers=None):
             with Client(scheduler, timeout="30s") as client:
                 yield client
             return
-        with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                          memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
-                          worker_dashboard_address=None, preload=["assignment.warm_kernels"]) as cluster, \
+        with dask.config.set(LOCAL_HOUSEKEEPING), \
+                LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                             memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
+                             worker_dashboard_address=None, preload=["assignment.warm_kernels"]) as cluster, \
                 Client(cluster) as client:
             yield client
 

@@ -150,3 +150,22 @@ def test_grading_again_reuses_every_result(serial_class):
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in records} == records
     assert_same_grading(snapshot(course), serial_class)
+
+
+def _housekeeping(dask_worker):
+    """What a worker samples and checks, and how often (seconds)."""
+    return {"profiles its task": "profile" in dask_worker.periodic_callbacks,
+            "event loop check": dask_worker._tick_interval,
+            "system monitor": dask_worker.periodic_callbacks["monitor"].callback_time / 1000,
+            "memory check": dask_worker.memory_manager.memory_monitor_interval}
+
+
+def test_a_local_cluster_keeps_dask_housekeeping_to_what_grading_needs(monkeypatch):
+    """The local cluster's workers profile no task, and check their event loop and memory twice a second."""
+    from assignment.fan_out import dask_client
+
+    monkeypatch.setenv("KERNELS", "fresh")  # no template: only the workers' settings are looked at
+    with dask_client(workers=1) as client:
+        found = list(client.run(_housekeeping).values())
+    expected = {"profiles its task": False, "event loop check": 0.5, "system monitor": 2.0, "memory check": 0.5}
+    assert found == [expected], f"expected {expected}, got {found}"
