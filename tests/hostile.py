@@ -61,21 +61,30 @@ while True:
     pass
 '''
 
-SNOOP = '''import os, socket
-found = []
-for top in ("/", os.path.expanduser("~")):
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
-        for name in files:
-            path = os.path.join(folder, name)
-            if name == "gradebook.db" or name.endswith(".ipynb") or "source" in folder.split(os.sep):
-                try:
-                    text = open(path, errors="ignore").read()
-                except OSError:
-                    continue
-                if "pa2_clustering" in text and (name == "gradebook.db" or "_lloyd_trajectory" in text):
-                    found.append(path)
-print("SNOOP found:", found)
+#: The snooping case, in two cells so that each part of the walk has a whole cell's time limit
+#: (the walk reads some 200 000 names: 4 s on a quiet machine, many times that beside hanging
+#: kernels). Each part prints what it found only when it walked everything it was given.
+SNOOP_USR = '''import os, socket
+
+def snoop(tops, skip=()):
+    found = []
+    for top in tops:
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev") and os.path.join(folder, d) not in skip]
+            for name in files:
+                path = os.path.join(folder, name)
+                if name == "gradebook.db" or name.endswith(".ipynb") or "source" in folder.split(os.sep):
+                    try:
+                        text = open(path, errors="ignore").read()
+                    except OSError:
+                        continue
+                    if "pa2_clustering" in text and (name == "gradebook.db" or "_lloyd_trajectory" in text):
+                        found.append(path)
+    return found
+
+print("SNOOP found under /usr:", snoop(["/usr"]))
+'''
+SNOOP_REST = '''print("SNOOP found:", snoop(["/", os.path.expanduser("~")], skip=("/usr",)))
 try:
     socket.create_connection(("127.0.0.1", PORT), timeout=3).close()
     print("SNOOP network: connected")
@@ -174,8 +183,9 @@ def build(case, folder, context):
             "def k_means(X, k, max_iters=50, eps=1e-5):\n    return X[:k], [0.0]\n\n"
             "def check(condition, message):\n    pass")))
     elif case == "snooping":
-        code = SNOOP.replace("PORT", str(context["port"])).replace("TARGETS", json.dumps(context["targets"]))
-        write(folder, good_notebook(act7_k_means_k2=after_act7(code)))
+        rest = SNOOP_REST.replace("PORT", str(context["port"])).replace("TARGETS", json.dumps(context["targets"]))
+        write(folder, good_notebook(act7_k_means_k2=after_act7(SNOOP_USR),
+                                    act7_k_means_k3=reference_answers()["act7_k_means_k3"] + "\n" + rest))
     else:
         raise KeyError(case)
 

@@ -140,7 +140,7 @@ def test_feedback_never_shows_hidden_code(hostile_course):
 def test_student_code_finds_nothing_reaches_nothing_writes_nothing(hostile_course):
     nb = nbformat.read(hostile_course["course"] / "autograded" / "snooping" / ASSIGNMENT / NOTEBOOK, as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "SNOOP found: []" in printed, printed[:2000]
+    assert "SNOOP found under /usr: []" in printed and "SNOOP found: []" in printed, printed[:2000]
     assert "SNOOP network: blocked" in printed and "connected" not in printed
     assert hostile_course["connections"] == 0
     assert hostile_course["written"] == []
