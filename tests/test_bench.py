@@ -49,6 +49,22 @@ def test_report_prints_ratios_against_stock_and_the_ceiling():
     assert "would be 4.00 x as fast" in text, f"expected the longest notebook to set the floor, got:\n{text}"
 
 
+def test_report_gives_both_runs_of_the_pair_measured_first_and_last():
+    """Stock nbgrader and warm kernels on every core ran twice each: the report gives both runs
+    and the ratio from each pair and from the means."""
+    figures = {"size": 10, "cores": 2, "machine": "test", "scores_agree": True, "bare_notebook_s": 1.0,
+               "bare_class_s": 100.0, "bare_longest_s": 30.0, "stock_autograde_s": 200.0, "stock_feedback_s": 40.0,
+               "project_1_worker_s": 120.0, "project_all_cores_s": 80.0, "warm_1_worker_s": 90.0,
+               "stock_runs_s": [250.0, 230.0], "warm_all_cores_runs_s": [52.0, 48.0],
+               "stock_s": 240.0, "warm_all_cores_s": 50.0}
+    text = report(figures)
+    expected = ("stock nbgrader 250.0 s and 230.0 s; warm kernels on every core 52.0 s and 48.0 s; "
+                "stock/this from the first pair 4.81 x, from the last pair 4.79 x, from the means 4.80 x")
+    assert expected in text, f"expected {expected!r} in the report, got:\n{text}"
+    del figures["stock_runs_s"], figures["warm_all_cores_runs_s"]  # a run of one each: no such line
+    assert "first pair" not in report(figures)
+
+
 def test_report_prints_the_cpu_per_submission_and_what_the_target_leaves():
     """With the machine's CPU measured, the report gives CPU seconds per submission for each
     grader, and the most a grader may use for 3 x stock nbgrader on every core."""
