@@ -17,6 +17,7 @@ from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.preprocessors import CheckCellMetadata, Execute
 from traitlets import Bool, Integer, Unicode
 
+from .cpu_wait import CpuWait
 from .probes import KernelLink, KernelStuck
 from .verdicts import HELPERS_CELL, REFERENCE_CELL, CellTimedOut, Judge, cell_source, judged_cells
 
@@ -189,7 +190,9 @@ class ExecuteRecordingProgress(Execute):
       says so; this file says which cell killed it, so the grader can grade the notebook again
       without that cell.
     * A cell gets ``timeout`` seconds, and never more than what is left of the notebook's
-      ``notebook_timeout``, so one submission's grading is bounded.
+      ``notebook_timeout``, so one submission's grading is bounded. Time the kernel spent waiting
+      for a CPU, on a machine shared with other workers' kernels, is added to that, up to the
+      limit again (``assignment.cpu_wait``): a cell is cut only when its own time ran out.
     * A cell that runs out of time is interrupted. If the kernel ignores the interrupt for
       ``interrupt_grace`` seconds (student code that blocks SIGINT, say), the kernel is
       killed and started again, the cells that ran before are run again to rebuild its state,
@@ -220,6 +223,7 @@ class ExecuteRecordingProgress(Execute):
         self._ran, self._restarts, self._msg_id = [], 0, None
         self._judge, self._master, self._judged_ids = None, None, set()
         self._running = None
+        self._cpu_wait = CpuWait()
         if self.judge_outside:
             self._master = nbformat.read(self.master_notebook, as_version=4)
             self._judged_ids = set(judged_cells(self._master))
@@ -284,7 +288,7 @@ class ExecuteRecordingProgress(Execute):
             link = KernelLink(self.km.get_connection_info(session=False), cell_source(self._master, HELPERS_CELL),
                               interrupt=lambda: on_loop(ensure_async(self.km.interrupt_kernel())),
                               is_alive=lambda: on_loop(ensure_async(self.km.is_alive())),
-                              grace=self.interrupt_grace)
+                              grace=self.interrupt_grace, cpu_wait=self._cpu_wait)
             self._judge = Judge(self._master, link, str(Path(self.master_notebook).parent))
         return self._judge.judge(grade_id, seconds)
 
@@ -297,10 +301,35 @@ class ExecuteRecordingProgress(Execute):
 
     async def _async_poll_for_reply(self, msg_id, cell, timeout, *args, **kwargs):
         self._msg_id, self._seconds = msg_id, timeout or 0
+        self._cell_started, self._cell_mark = time.monotonic(), self._cpu_wait.mark()
         return await super()._async_poll_for_reply(msg_id, cell, timeout, *args, **kwargs)
 
+    async def _async_reply_within(self, seconds):
+        """The cell's execute reply if it comes within ``seconds``, else None; DeadKernelError
+        if the kernel dies meanwhile."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(left, 1.0)))
+            except Empty:
+                await self._async_check_alive()
+                continue
+            if msg["parent_header"].get("msg_id") == self._msg_id:
+                return msg
+        return None
+
     async def _async_handle_timeout(self, timeout, cell=None):
-        """Interrupt; wait ``interrupt_grace`` s for the reply; raise KernelStuck without one."""
+        """When the kernel waited for a CPU during the cell, wait that much longer (at most
+        ``timeout`` more) for its reply. Then interrupt; wait ``interrupt_grace`` s for the
+        reply; raise KernelStuck without one."""
+        while True:
+            extension = self._cpu_wait.extension(timeout, self._cell_mark)
+            left = self._cell_started + timeout + extension - time.monotonic()
+            if left <= 0.01:
+                break
+            reply = await self._async_reply_within(left)
+            if reply is not None:
+                return reply
         self.log.error("Timeout waiting for execute reply (%is): interrupting the kernel", timeout)
         await ensure_async(self.km.interrupt_kernel())
         deadline = time.monotonic() + self.interrupt_grace
@@ -358,6 +387,7 @@ class ExecuteRecordingProgress(Execute):
 
     async def _async_restart(self):
         await ensure_async(self.km.restart_kernel(now=True))
+        self._cpu_wait.reset()
         if self._judge is not None:
             self._judge.link.restarted()
             self._judge.notebook_ran()

@@ -12,13 +12,15 @@ limits; anything else is a :class:`ProbeFailed` with a message for the student. 
 stand-in's answer (an instructor's helper swapped in for the check): the link answers only the
 stand-ins the running check has declared, computing them here, outside the kernel.
 
-Time is kept here too: every request has a deadline (the cell's time, or a check's own limit).
-When it passes, the kernel is interrupted; a kernel that ignores the interrupt for
+Time is kept here too: every request has a deadline (the cell's time, or a check's own limit),
+which the time the kernel waited for a CPU moves back (``assignment.cpu_wait``, up to the limit
+again). When it passes, the kernel is interrupted; a kernel that ignores the interrupt for
 ``grace`` seconds raises :class:`KernelStuck`, so that the cell loses its points and the kernel
 is restarted, as for any cell.
 """
 import ast
 import functools
+import itertools
 import json
 import os
 import secrets
@@ -111,15 +113,18 @@ class KernelLink:
         Interrupt the kernel; tell whether its process lives.
     grace : float
         Seconds an interrupted kernel has to answer before it counts as stuck.
+    cpu_wait : CpuWait, optional
+        The kernel's wait for a CPU, which extends every limit (none without it).
     """
 
-    def __init__(self, connection_info, helpers_source, interrupt, is_alive, grace=10):
+    def __init__(self, connection_info, helpers_source, interrupt, is_alive, grace=10, cpu_wait=None):
         self.client = BlockingKernelClient(context=_BoundedContext())
         self.client.load_connection_info(connection_info)
         self.client.start_channels(hb=False)
-        self.interrupt, self.is_alive, self.grace = interrupt, is_alive, grace
+        self.interrupt, self.is_alive, self.grace, self.cpu_wait = interrupt, is_alive, grace, cpu_wait
         self.install_code = INSTALL.format(file="<pa2-probe>", source=runtime_source(helpers_source))
-        self.deadlines = []  # (time, counter, owner): a request stops at the earliest
+        self.deadlines = {}  # key -> [until, started, seconds, owner, mark]: a request stops at the earliest
+        self._keys = itertools.count()
         self.standins = {}   # name -> grader-side function, while a check swaps it in
         self.answered = 0    # stand-in requests answered in this check
         self.installed = False
@@ -156,6 +161,33 @@ class KernelLink:
         self.client.context.destroy(linger=0)
         if self._own_folder:
             shutil.rmtree(self._own_folder, ignore_errors=True)
+
+    # -- time limits ----------------------------------------------------------------------
+    def limit(self, seconds, owner):
+        """Requests from now on stop ``seconds`` from now (plus the kernel's CPU wait), raising
+        :class:`TimeUp` with ``owner``; returns the key that :meth:`unlimit` takes."""
+        key = next(self._keys)
+        mark = self.cpu_wait.mark() if self.cpu_wait is not None else None
+        now = time.monotonic()
+        self.deadlines[key] = [now + seconds, now, seconds, owner, mark]
+        return key
+
+    def unlimit(self, key):
+        self.deadlines.pop(key, None)
+
+    def _passed(self, now):
+        """The owner of a deadline that has passed, counting the kernel's CPU wait, or None."""
+        for deadline in sorted(self.deadlines.values(), key=lambda d: d[0]):
+            if now <= deadline[0]:
+                return None
+            _, started, seconds, owner, mark = deadline
+            if self.cpu_wait is not None and mark is not None:
+                later = started + seconds + self.cpu_wait.extension(seconds, mark)
+                if now <= later:
+                    deadline[0] = later
+                    continue
+            return owner
+        return None
 
     # -- requests -------------------------------------------------------------------------
     def install(self):
@@ -231,8 +263,8 @@ class KernelLink:
         reply, idle, interrupted, last_check = None, False, None, time.monotonic()
         while reply is None or not idle:
             now = time.monotonic()
-            deadline, _, owner = min(self.deadlines, default=(float("inf"), 0, None))
-            if interrupted is None and now > deadline:
+            owner = self._passed(now) if interrupted is None else None
+            if owner is not None:
                 interrupted = (now, owner)
                 self.interrupt()
             if interrupted is not None and now > interrupted[0] + self.grace:

@@ -30,7 +30,6 @@ import functools
 import hashlib
 import inspect
 import io
-import itertools
 import os
 import secrets
 import time
@@ -176,7 +175,6 @@ class Judge:
         self.calls, self._calling = [], None  # the student-function calls of the cell judged (for hints)
         self._read_seed = None
         self.sources = judged_cells(master)
-        self._counter = itertools.count()
         self.ns = VerdictNamespace(self)
         helpers, references = cell_source(master, HELPERS_CELL), cell_source(master, REFERENCE_CELL)
         self._code = hashlib.sha256(f"{helpers}\0{references}".encode()).hexdigest()
@@ -200,8 +198,7 @@ class Judge:
         @contextlib.contextmanager
         def time_limit(seconds):
             owner = object()
-            entry = (time.monotonic() + seconds, next(self._counter), owner)
-            self.link.deadlines.append(entry)
+            key = self.link.limit(seconds, owner)
             try:
                 yield
             except TimeUp as up:
@@ -209,8 +206,7 @@ class Judge:
                     raise
                 raise ns["CallTimedOut"]() from None
             finally:
-                if entry in self.link.deadlines:
-                    self.link.deadlines.remove(entry)
+                self.link.unlimit(key)
 
         @contextlib.contextmanager
         def reference_helpers(**replacements):
@@ -487,8 +483,8 @@ class Judge:
         self.figures.log = None
         self.calls = []
         self.mark = self.sources[grade_id].lstrip().split("\n", 1)[0]  # its docstring: public
-        cell_deadline = (time.monotonic() + seconds, next(self._counter), "cell")
-        self.link.deadlines[:] = [cell_deadline]
+        self.link.deadlines.clear()
+        self.link.limit(seconds, "cell")
         printed = io.StringIO()
         self.ns["print"] = functools.partial(print, file=printed)  # the check's own, not the process's stdout
         outputs = []

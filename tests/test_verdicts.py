@@ -2,6 +2,7 @@
 check, speed is measured on the grader's clock, and whatever the kernel answers, a check fails
 with a message rather than raising in the grader or passing."""
 import copy
+import itertools
 import json
 from pathlib import Path
 
@@ -324,8 +325,8 @@ class HostileLink(KernelLink):
     broken or forged probe could send)."""
 
     def __init__(self, answer):
-        self.answer, self.standins, self.deadlines, self.answered = answer, {}, [], 0
-        self.installed, self.serving = True, None
+        self.answer, self.standins, self.deadlines, self.answered = answer, {}, {}, 0
+        self.installed, self.serving, self.cpu_wait, self._keys = True, None, None, itertools.count()
 
     def _send(self, text):
         return self.answer
