@@ -34,6 +34,7 @@ from distributed.comm import get_address_host, get_address_host_port
 from distributed.scheduler import KilledWorker
 from tqdm import tqdm
 
+from . import cpu_groups
 from .grade_one import Graded, grade_submission
 from .warm_kernels import start_template
 
@@ -209,7 +210,12 @@ def dask_client(scheduler=None, workers=None):
                              memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
                              worker_dashboard_address=None, preload=["assignment.warm_kernels"]) as cluster, \
                 Client(cluster) as client:
-            yield client
+            try:
+                yield client
+            finally:
+                client.close()
+                cluster.close()  # its workers are gone: their CPU groups can go too
+                cpu_groups.remove_stale_groups()
 
 
 def _course_files(course):

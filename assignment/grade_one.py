@@ -33,7 +33,7 @@ from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log
 
-from . import ASSIGNMENT, NOTEBOOK, ROOT
+from . import ASSIGNMENT, NOTEBOOK, ROOT, cpu_groups
 from .gradebook import PRIVATE_GRADEBOOK_FOLDERS, course_config
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
 from .preprocessors import PromptKernelClient
@@ -247,6 +247,7 @@ def grade_submission(task, course):
     on this worker (they cannot work here) and the fresh grading stands.
     """
     started = time.perf_counter()
+    cpu_groups.join()  # before any kernel starts: what the notebook starts shares only this worker's CPU
     template, kernels = None, "fresh"
     if kernels_wanted() == "warm":
         warm = warm_kernels()

@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import cpu_groups
 from .sandbox import bwrap_works, kernel_environment, setenv_arguments, system_binds
 
 TEMPLATE_SCRIPT = Path(__file__).with_name("template_kernel.py")
@@ -80,6 +81,7 @@ class Template:
     """One running template and its grading folder (every submission's work folder goes in it)."""
 
     def __init__(self):
+        cpu_groups.join()  # the template, and every kernel it forks, in this worker's CPU group
         remove_stale_folders()
         self.folder = tempfile.mkdtemp(prefix="pa2-warm-", dir="/tmp")  # the kernels' paths are made in /tmp
         Path(self.folder, "worker.pid").write_text(str(os.getpid()))

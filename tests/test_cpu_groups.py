@@ -1,0 +1,75 @@
+"""Each grading worker shares the CPU in a control group of its own (``assignment.cpu_groups``):
+a notebook that starts busy processes slows only its own worker, never another student's
+timed checks. With the real local Dask cluster, warm kernels and the sandbox."""
+import os
+from pathlib import Path
+
+import pytest
+
+from assignment import cpu_groups
+from assignment.fan_out import dask_client
+from assignment.gradebook import cell_scores
+from assignment.mutants import automatic_cells, reference_answers
+
+from .conftest import class_course, run_module
+from .hostile import good_notebook, write
+
+
+def _can_make_groups():
+    """Whether a group can be made beside this process's own (made and removed again)."""
+    found = cpu_groups._cpu_hierarchy(cpu_groups._read("/proc/self/cgroup"), cpu_groups._read("/proc/self/mountinfo"))
+    if found is None:
+        return False
+    probe = found[0] / f"pa2-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+needs_groups = pytest.mark.skipif(not _can_make_groups(), reason="no CPU control group can be made here")
+
+#: Twenty processes that keep a core busy for 40 s each (they end with the notebook's kernel).
+CROWDS_THE_MACHINE = '''import subprocess, sys
+_busy = [subprocess.Popen([sys.executable, "-c",
+                          "import time\\nt = time.time()\\nwhile time.time() - t < 40: pass"]) for _ in range(20)]'''
+
+
+def _groups_here():
+    """This worker's CPU group, and that of every process it started that still runs."""
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    return cpu_groups.group_of(), sorted({cpu_groups.group_of(pid) for pid in children} - {""})
+
+
+@needs_groups
+def test_each_worker_and_everything_it_starts_is_in_a_group_of_its_own(monkeypatch):
+    """Each worker of the local cluster is in a pa2-worker-<pid> group of its own, with its
+    template; the groups are gone once the cluster has closed."""
+    monkeypatch.setenv("KERNELS", "warm")
+    with dask_client(workers=2) as client:
+        client.run(__import__("assignment.warm_kernels", fromlist=["x"]).start_template)
+        found = client.run(_groups_here)
+    groups = {address: own for address, (own, _) in found.items()}
+    assert len(set(groups.values())) == 2 and all(g.startswith(cpu_groups.PREFIX) for g in groups.values()), groups
+    for address, (own, children) in found.items():
+        assert children == [own], f"expected the worker's children (its template) in {own}, got {children}"
+    left = [g for g in groups.values() if (cpu_groups.own_folder() / g).exists()]
+    assert left == [], f"expected the workers' groups removed once the cluster closed, got {left}"
+
+
+@needs_groups
+def test_a_notebook_that_crowds_the_machine_costs_another_student_nothing(tmp_path):
+    """A notebook starts twenty busy processes while another worker grades a correct one: the
+    correct one keeps every automatic point, its timed vectorisation checks among them."""
+    course = class_course(tmp_path / "crowded")
+    first = next(iter(reference_answers()))  # its first answer cell: the busy processes start at once
+    write(course / "submitted" / "crowds_the_machine",
+          good_notebook(**{first: reference_answers()[first] + "\n" + CROWDS_THE_MACHINE}))
+    result = run_module(course, "grade", "--workers", "2", "--no-feedback", "correct_alternative",
+                        "crowds_the_machine", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = cell_scores("correct_alternative", f"sqlite:///{course / 'gradebook.db'}")
+    lost = {g: s for g, s in scores.items() if g in automatic_cells() and s[0] != s[1]}
+    assert lost == {}, f"expected every automatic point of the correct notebook kept, got these lost: {lost}"
