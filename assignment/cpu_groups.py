@@ -15,6 +15,7 @@ workers share the cores as processes do, and :func:`join` says why.
 """
 import atexit
 import os
+import time
 from pathlib import Path
 
 #: A worker's group is ``pa2-worker-<its pid>``, beside the group it was started in.
@@ -67,11 +68,17 @@ def own_folder():
     return found[0] if found else None
 
 
+def _beside(folder):
+    """Where the workers' groups go for a process in group ``folder``: beside it, or beside the
+    worker's group it was started in."""
+    return folder.parent if folder.name.startswith(PREFIX) else folder
+
+
 def remove_stale_groups(parent=None):
     """Remove the groups of workers that are gone, beside this process's group (or in ``parent``):
     an empty group only, the kernel refuses others. Dask ends its workers without their exit
     handlers, so the coordinator does this when its local cluster has closed."""
-    parent = parent or own_folder()
+    parent = parent or (own_folder() and _beside(own_folder()))
     for group in Path(parent).glob(PREFIX + "*") if parent else ():
         try:
             os.kill(int(group.name[len(PREFIX):]), 0)
@@ -85,12 +92,18 @@ def remove_stale_groups(parent=None):
 
 
 def _leave(group, parent):
-    """Back to the parent group, and remove ours (at exit; kernels still in it keep it)."""
+    """Back to the parent group, and remove ours once the processes we started have left it (at
+    exit: up to a second; a group that outlives us is removed by the next run)."""
     try:
         (parent / "cgroup.procs").write_text(str(os.getpid()))
-        group.rmdir()
     except OSError:
-        pass
+        return
+    for _ in range(20):
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def join():
@@ -108,8 +121,9 @@ def _join():
         if found is None:
             return None, "no CPU controller of control groups is mounted here"
         parent, version = found
-        if parent.name.startswith(PREFIX):  # started by a worker: already in its group
+        if parent.name == f"{PREFIX}{os.getpid()}":
             return parent, ""
+        parent = _beside(parent)  # started by a process that joined a group: a group beside that one
         remove_stale_groups(parent)
         if version == 2 and "cpu" not in _read(parent / "cgroup.subtree_control").split():
             (parent / "cgroup.subtree_control").write_text("+cpu")

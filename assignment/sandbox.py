@@ -12,8 +12,10 @@ holds only:
   over Unix sockets, since it has no network, not even loopback);
 * an in-memory ``/tmp`` as home.
 
-So student code finds neither the source notebook, the hidden tests nor the gradebook, opens no
-network connection, and whatever it writes vanishes with the sandbox. Without bwrap the kernel
+It runs with no capability and cannot make a user namespace (:data:`CONFINE`), so it cannot
+mount anything or leave its worker's CPU group (``assignment.cpu_groups``). So student code
+finds neither the source notebook, the hidden tests nor the gradebook, opens no network
+connection, and whatever it writes vanishes with the sandbox. Without bwrap the kernel
 runs unsandboxed (memory cap only) and ``PA2_SANDBOX`` tells the grader so.
 
 This file is run as a script, so it imports only the standard library.
@@ -36,6 +38,22 @@ CREDENTIALS = ("PA2_DB_URL", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERV
 
 #: Folders that hold other people's files: never bound into the sandbox.
 SHARED_FOLDERS = {"/", "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~")}
+
+
+#: bwrap options that leave a fresh kernel no way to make namespaces of its own: no capability,
+#: and no user namespace (in one it would hold every capability again). Run as root without
+#: them, bwrap leaves the kernel every capability in its namespaces: it could mount the cgroup
+#: file system and change the CPU share of every worker, say. bubblewrap 0.8 and later. (A
+#: warm kernel drops every capability itself, and its chroot keeps it from making a user
+#: namespace.)
+CONFINE = ("--unshare-user", "--disable-userns", "--cap-drop", "ALL")
+
+
+def confining_options(options=CONFINE):
+    """``options`` where this bubblewrap has them (bubblewrap 0.8 and later), else none."""
+    probe = subprocess.run(["bwrap", *options, "--ro-bind", "/", "/", "--unshare-all", "--dev", "/dev", "true"],
+                           capture_output=True)
+    return list(options) if probe.returncode == 0 else []
 
 
 def bwrap_works():
@@ -98,7 +116,8 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
     socket_dir = os.path.dirname(socket_prefix)
     if socket_dir in SHARED_FOLDERS:
         sys.exit(f"the kernel's socket folder {socket_dir} must be a folder of its own, not a shared one")
-    command = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv", *system_binds()]
+    confining = confining_options()
+    command = ["bwrap", "--die-with-parent", "--unshare-all", *confining, "--clearenv", *system_binds()]
     command += ["--tmpfs", workdir]
     for name in sorted(os.listdir(workdir)):
         path = os.path.join(workdir, name)
@@ -109,6 +128,8 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
     connection_file = os.path.abspath(connection_file)
     if os.path.dirname(connection_file) != socket_dir:
         command += ["--ro-bind", connection_file, connection_file]
+    if confining:  # its own user namespace leaves bwrap's root and /dev writable: read-only, as without it
+        command += ["--remount-ro", "/", "--remount-ro", "/dev"]
     command += ["--chdir", workdir, *setenv_arguments(kernel_environment())]
     return command + ["--", *kernel_argv]
 

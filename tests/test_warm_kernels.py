@@ -111,6 +111,30 @@ def test_a_warm_kernel_starts_as_a_fresh_kernel_would(template):
     assert caps == "0000000000000000"  # no capability at all, even inside its namespaces
 
 
+#: In a kernel: its capabilities, and whether it can make a user namespace or mount the cgroup file system.
+CONFINED = """import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+caps = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
+os.makedirs("/tmp/cg", exist_ok=True)
+mount = "mounted" if libc.mount(b"cgroup", b"/tmp/cg", b"cgroup", 0, b"cpu") == 0 else os.strerror(ctypes.get_errno())
+userns = "made" if libc.unshare(0x10000000) == 0 else os.strerror(ctypes.get_errno())
+print(caps, mount, userns, sep="|")"""
+
+
+def test_no_kernel_can_make_a_user_namespace_or_mount_anything(template):
+    """Fresh or warm, a kernel has no capability, and cannot make a user namespace (in which it
+    would have them all) nor mount the cgroup file system (to change its worker's CPU share)."""
+    for name in (KERNEL_NAME, WARM_KERNEL_NAME):
+        kernel = Kernel(template, name)
+        try:
+            caps, mount, userns = kernel.run(CONFINED).strip().split("|")
+        finally:
+            kernel.shutdown()
+        assert caps == "0000000000000000", f"{name}: expected no capability, got {caps}"
+        assert mount != "mounted", f"{name}: expected the cgroup file system not mountable, got it mounted"
+        assert userns != "made", f"{name}: expected no user namespace made, got one"
+
+
 def _shown_png(kernel, code):
     """The PNG bytes of the one figure ``code`` shows in ``kernel``."""
     shown = []
