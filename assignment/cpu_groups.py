@@ -9,9 +9,10 @@ the worker's own group), the scheduler shares the cores among the workers first,
 among the processes of each: whatever a notebook starts competes only with its own worker.
 
 A worker joins its group before it starts its template or any kernel, so the template, every
-kernel and everything they start are in it; none can leave, since no sandbox mounts the cgroup
-file system. Where no group can be made (no permission, no CPU controller, not Linux), the
-workers share the cores as processes do, and :func:`join` says why.
+kernel and everything they start are in it. None can leave it or change its share: no kernel
+has a capability or can make a user namespace, so none can mount the cgroup file system
+(``assignment.sandbox``). Where no group can be made (no permission, no CPU controller, not
+Linux), the workers share the cores as processes do, and :func:`join` returns why.
 """
 import atexit
 import os

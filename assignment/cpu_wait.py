@@ -1,9 +1,9 @@
 """How long a grading kernel waited for a CPU: so that its cell limits count only its own time.
 
 A grading kernel shares the machine's cores with the other workers' kernels, the workers, the
-coordinator, and whatever else runs there (another notebook's busy processes, say). Then it is
-sometimes ready to run but waits while another process has the core. Linux counts that wait for every thread (``run_delay``,
-the second number of ``/proc/<pid>/schedstat``). A cell's limit is extended by what the kernel's
+coordinator, and whatever else runs there. Then it is sometimes ready to run but waits while
+another process has the core. Linux counts that wait for every thread (``run_delay``, the
+second number of ``/proc/<pid>/schedstat``). A cell's limit is extended by what the kernel's
 main thread (the one that runs the cells) waited during the cell, and by at most the limit
 again: a cell that would have finished in time alone is not cut because the machine was shared,
 and no kernel, however it makes itself wait, gets more than twice its limit.
