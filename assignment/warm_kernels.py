@@ -29,6 +29,8 @@ LAUNCHER_SCRIPT = Path(__file__).with_name("warm_launcher.py")
 VIEW_FOLDER = "/run/pa2-grading"
 #: Seconds the template may take to import the scientific stack.
 START_TIMEOUT = 120
+#: Seconds a template may take to end once asked (then it is killed).
+STOP_TIMEOUT = 5
 #: Templates a worker starts at most (the first, and again after one died).
 MAX_STARTS = 3
 
@@ -117,8 +119,15 @@ class Template:
         return self.process.poll() is None
 
     def stop(self):
+        """End the template and every kernel it started, and remove its folder. Closing its stdin
+        ends it from within (killing bwrap alone would leave the template running in its namespace
+        until this worker exits); bwrap returns once all of it is gone."""
         if self.process.poll() is None:
-            self.process.kill()
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
         self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -129,6 +138,9 @@ class WarmKernels:
     def __init__(self):
         self.template, self.starts, self.problem = None, 0, ""
         self._lock = threading.Lock()  # the worker's task thread and its event loop (start_early)
+        # Exit handlers run last registered first: joining the CPU group before registering ours
+        # stops the template before the worker leaves its group, which it can then remove at once.
+        cpu_groups.join()
         atexit.register(self.stop)
 
     def start_early(self):

@@ -2,6 +2,8 @@
 a notebook that starts busy processes slows only its own worker, never another student's
 timed checks. With the real local Dask cluster, warm kernels and the sandbox."""
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,24 @@ def test_a_notebook_that_crowds_the_machine_costs_another_student_nothing(tmp_pa
     scores = cell_scores("correct_alternative", f"sqlite:///{course / 'gradebook.db'}")
     lost = {g: s for g, s in scores.items() if g in automatic_cells() and s[0] != s[1]}
     assert lost == {}, f"expected every automatic point of the correct notebook kept, got these lost: {lost}"
+
+
+#: A worker's life in short: it starts its template, waits until it is ready, and exits.
+STARTS_A_TEMPLATE_AND_EXITS = """from assignment import cpu_groups
+from assignment.warm_kernels import warm_kernels
+template = warm_kernels().template_for_next_submission()
+assert template is not None and not template.problem, warm_kernels().problem
+print(cpu_groups.join()[0])"""
+
+
+@needs_groups
+def test_a_worker_stops_its_template_and_removes_its_own_group_when_it_exits():
+    """A worker's exit stops its template first, then removes the worker's group itself: no group
+    is left for the coordinator to clean up, and the exit does not wait for one to empty."""
+    result = subprocess.run([sys.executable, "-c", STARTS_A_TEMPLATE_AND_EXITS], capture_output=True, text=True,
+                            env={**os.environ, "KERNELS": "warm"}, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    group = Path(result.stdout.strip())
+    assert group.name.startswith(cpu_groups.PREFIX), f"expected the worker in a group of its own, got {group}"
+    assert not group.exists(), f"expected {group} removed by the worker as it exited, got it still there"
+
