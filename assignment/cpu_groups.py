@@ -132,7 +132,8 @@ def _join():
         group.mkdir(exist_ok=True)
         (group / "cgroup.procs").write_text(str(os.getpid()))
     except OSError as error:
-        return None, f"no CPU group could be made ({type(error).__name__}: {error})"
+        # the same words on every worker (no path, which names the worker), so a run says it once
+        return None, f"no CPU group could be made: {error.strerror or error}"
     atexit.register(_leave, group, parent)
     return group, ""
 

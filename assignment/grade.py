@@ -75,7 +75,7 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
     ensure_assignment(url, root)
     course = course_bundle(root, template_gradebook(root, paths["cache"]))
     students = student_ids(paths["submitted"]) if students is None else students
-    rows, tasks, stamps, unsandboxed, unchanged, cold = {}, [], {}, [], set(), {}
+    rows, tasks, stamps, unsandboxed, unchanged, notes = {}, [], {}, [], set(), {}
     for student_id in students:
         task = read_task(paths["submitted"] / student_id, feedback)
         stamps[student_id] = fingerprint(task, course)
@@ -101,7 +101,12 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
         if not graded.sandboxed:
             unsandboxed.append(task.student_id)
         if graded.kernels.startswith("fresh ("):  # warm kernels were wanted, and the worker said why not
-            cold.setdefault(graded.kernels[len("fresh ("):-1], []).append(task.student_id)
+            notes.setdefault(f"graded with fresh kernels, not warm ones: {graded.kernels[len('fresh ('):-1]}",
+                             []).append(task.student_id)
+        if graded.shared_cpu:
+            notes.setdefault(f"graded by workers that shared the cores as plain processes ({graded.shared_cpu}): "
+                             "a notebook that keeps the cores busy could slow the timed checks of others graded "
+                             "beside it (README: Grading a class)", []).append(task.student_id)
         save_record(paths, task.student_id, make_record(stamps[task.student_id], row, graded))
         rows[task.student_id] = row
 
@@ -109,9 +114,8 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
     if unsandboxed:
         print(f"warning: bubblewrap (bwrap) was not usable where {len(unsandboxed)} submissions were graded: "
               "student code ran without a sandbox (memory cap only); see the README", file=sys.stderr)
-    for reason, names in sorted(cold.items()):
-        print(f"note: {len(names)} submissions were graded with fresh kernels, not warm ones: {reason}",
-              file=sys.stderr)
+    for what, names in sorted(notes.items()):
+        print(f"note: {len(names)} submissions were {what}", file=sys.stderr)
     return [rows[s] for s in students]
 
 

@@ -96,6 +96,7 @@ class Graded:
     autograded notebook (JSON text) and ``feedback`` its HTML (or empty, with the reason in
     ``notes``). ``sandboxed`` says whether the kernel ran inside bubblewrap; ``kernels`` is
     ``"warm"``, or ``"fresh"`` followed by why warm kernels were not used when they were wanted.
+    ``shared_cpu`` is empty when the worker had a CPU group of its own, else why it had none.
     """
     student_id: str
     problem: str = ""
@@ -106,6 +107,7 @@ class Graded:
     timestamp: str = ""
     sandboxed: bool = False
     kernels: str = "fresh"
+    shared_cpu: str = ""
     seconds: float = 0.0
     worker: str = ""
 
@@ -247,7 +249,7 @@ def grade_submission(task, course):
     on this worker (they cannot work here) and the fresh grading stands.
     """
     started = time.perf_counter()
-    cpu_groups.join()  # before any kernel starts: what the notebook starts shares only this worker's CPU
+    _, shared_cpu = cpu_groups.join()  # before any kernel starts: what the notebook starts shares only this worker's CPU
     template, kernels = None, "fresh"
     if kernels_wanted() == "warm":
         warm = warm_kernels()
@@ -262,7 +264,7 @@ def grade_submission(task, course):
         if not fresh.problem.startswith(KERNEL_DIED):  # not the student's doing: warm kernels fail here
             warm.give_up("a warm kernel died where a fresh one did not (see the README: Warm kernels)")
             result, kernels = fresh, f"fresh ({warm.problem})"
-    result.kernels = kernels
+    result.kernels, result.shared_cpu = kernels, shared_cpu
     result.seconds = round(time.perf_counter() - started, 2)
     return result
 

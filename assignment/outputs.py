@@ -116,7 +116,7 @@ def load_record(paths, student_id):
 def make_record(fingerprint, row, graded):
     return {"fingerprint": fingerprint, "row": asdict(row), "notes": graded.notes, "flag": graded.flag,
             "problem": graded.problem, "seconds": graded.seconds, "worker": graded.worker,
-            "sandboxed": graded.sandboxed, "kernels": graded.kernels}
+            "sandboxed": graded.sandboxed, "kernels": graded.kernels, "shared_cpu": graded.shared_cpu}
 
 
 def write_grades(rows, path):
