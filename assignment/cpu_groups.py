@@ -77,9 +77,12 @@ def _beside(folder):
 
 def remove_stale_groups(parent=None):
     """Remove the groups of workers that are gone, beside this process's group (or in ``parent``):
-    an empty group only, the kernel refuses others. Dask ends its workers without their exit
-    handlers, so the coordinator does this when its local cluster has closed."""
-    parent = parent or (own_folder() and _beside(own_folder()))
+    an empty group only, the kernel refuses others. A worker removes its own group as it exits;
+    one that was killed (by its nanny, after a memory overrun, say) cannot, so the coordinator
+    does this when its local cluster has closed."""
+    if parent is None:
+        own = own_folder()
+        parent = own and _beside(own)
     for group in Path(parent).glob(PREFIX + "*") if parent else ():
         try:
             os.kill(int(group.name[len(PREFIX):]), 0)
