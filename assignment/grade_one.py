@@ -249,7 +249,8 @@ def grade_submission(task, course):
     on this worker (they cannot work here) and the fresh grading stands.
     """
     started = time.perf_counter()
-    _, shared_cpu = cpu_groups.join()  # before any kernel starts: what the notebook starts shares only this worker's CPU
+    # before any kernel starts: what the notebook starts shares only this worker's CPU
+    _, shared_cpu = cpu_groups.join()
     template, kernels = None, "fresh"
     if kernels_wanted() == "warm":
         warm = warm_kernels()
