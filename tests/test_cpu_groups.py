@@ -121,6 +121,8 @@ def test_where_no_group_can_be_made_the_class_is_graded_and_the_run_says_so_once
                              "correct_alternative", "untouched_release"],
                             cwd=course, env=nbgrader_env({"MOUNTS": " ".join(_cgroup_mounts())}),
                             capture_output=True, text=True, timeout=900)
+    if result.returncode == 3:
+        pytest.skip(f"the cgroup file systems cannot be remounted read-only here: {result.stderr[-300:]}")
     assert result.returncode == 0, result.stderr[-3000:]
     notes = [line for line in result.stderr.splitlines() if "shared the cores as plain processes" in line]
     assert len(notes) == 1 and notes[0].startswith("note: 2 submissions were graded by workers") \
