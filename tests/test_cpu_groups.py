@@ -34,10 +34,10 @@ def _can_make_groups():
 
 needs_groups = pytest.mark.skipif(not _can_make_groups(), reason="no CPU control group can be made here")
 
-#: Twenty processes that keep a core busy for 40 s each (they end with the notebook's kernel).
+#: Twenty processes that keep a core busy for 20 s each (they end with the notebook's kernel).
 CROWDS_THE_MACHINE = '''import subprocess, sys
 _busy = [subprocess.Popen([sys.executable, "-c",
-                          "import time\\nt = time.time()\\nwhile time.time() - t < 40: pass"]) for _ in range(20)]'''
+                          "import time\\nt = time.time()\\nwhile time.time() - t < 20: pass"]) for _ in range(20)]'''
 
 
 def _groups_here():
