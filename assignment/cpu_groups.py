@@ -31,12 +31,7 @@ def _cpu_hierarchy(cgroup_text, mountinfo_text):
     for line in cgroup_text.splitlines():
         number, controllers, path = line.split(":", 2)
         groups[controllers] = path
-    mounts = []
-    for line in mountinfo_text.splitlines():
-        left, _, right = line.partition(" - ")
-        fields, described = left.split(), right.split()
-        if len(fields) > 4 and len(described) > 2:
-            mounts.append((described[0], fields[3], fields[4], described[2].split(",")))
+    mounts = cgroup_mounts(mountinfo_text)
     for fstype, root, point, options in mounts:
         if fstype == "cgroup" and "cpu" in options:
             own = next((path for names, path in groups.items() if "cpu" in names.split(",")), None)
@@ -48,6 +43,18 @@ def _cpu_hierarchy(cgroup_text, mountinfo_text):
             if "cpu" in _read(folder / "cgroup.controllers").split():
                 return folder, 2
     return None
+
+
+def cgroup_mounts(mountinfo_text):
+    """``(type, root, mount point, options)`` of each cgroup file system in ``mountinfo_text``
+    (the text of ``/proc/<pid>/mountinfo``)."""
+    mounts = []
+    for line in mountinfo_text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, described = left.split(), right.split()
+        if len(fields) > 4 and len(described) > 2 and described[0] in ("cgroup", "cgroup2"):
+            mounts.append((described[0], fields[3], fields[4], described[2].split(",")))
+    return mounts
 
 
 def _inside(point, root, own):

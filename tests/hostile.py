@@ -11,7 +11,8 @@ import nbformat
 
 from assignment import ASSIGNMENT, NOTEBOOK
 from assignment.examples import fill_release
-from assignment.mutants import reference_answers
+from assignment.gradebook import cell_scores
+from assignment.mutants import automatic_cells, reference_answers
 
 
 def good_notebook(**overrides):
@@ -230,3 +231,9 @@ CASES = {
     "snooping": ("walks the file system for hidden tests and the gradebook, connects to a "
                  "loopback server, writes outside its folder", "needs_manual_grading", "", set()),
 }
+
+
+def auto_losses(course, student):
+    """The automatic cells in which ``student`` lost points, in the gradebook of ``course``."""
+    scores = cell_scores(student, f"sqlite:///{course / 'gradebook.db'}")
+    return {g for g, (score, top) in scores.items() if g in automatic_cells() and score < top}

@@ -1,6 +1,7 @@
 """Each grading worker shares the CPU in a control group of its own (``assignment.cpu_groups``):
 a notebook that starts busy processes slows only its own worker, never another student's
 timed checks. With the real local Dask cluster, warm kernels and the sandbox."""
+import json
 import os
 import subprocess
 import sys
@@ -10,12 +11,11 @@ import pytest
 
 from assignment import cpu_groups
 from assignment.fan_out import dask_client
-from assignment.gradebook import cell_scores
-from assignment.mutants import automatic_cells, reference_answers
+from assignment.mutants import reference_answers
 from assignment.nbgrader_cli import nbgrader_env
 
 from .conftest import class_course, run_module
-from .hostile import good_notebook, write
+from .hostile import auto_losses, good_notebook, write
 
 
 def _can_make_groups():
@@ -73,9 +73,8 @@ def test_a_notebook_that_crowds_the_machine_costs_another_student_nothing(tmp_pa
     result = run_module(course, "grade", "--workers", "2", "--no-feedback", "correct_alternative",
                         "crowds_the_machine", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    scores = cell_scores("correct_alternative", f"sqlite:///{course / 'gradebook.db'}")
-    lost = {g: s for g, s in scores.items() if g in automatic_cells() and s[0] != s[1]}
-    assert lost == {}, f"expected every automatic point of the correct notebook kept, got these lost: {lost}"
+    lost = auto_losses(course, "correct_alternative")
+    assert lost == set(), f"expected every automatic point of the correct notebook kept, got these lost: {lost}"
 
 
 #: A worker's life in short: it starts its template, waits until it is ready, and exits.
@@ -98,16 +97,6 @@ def test_a_worker_stops_its_template_and_removes_its_own_group_when_it_exits():
     assert not group.exists(), f"expected {group} removed by the worker as it exited, got it still there"
 
 
-def _cgroup_mounts():
-    """Every mount point of a cgroup file system, from /proc/self/mountinfo."""
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        if right.split()[:1] in (["cgroup"], ["cgroup2"]):
-            points.append(left.split()[4])
-    return points
-
-
 @needs_groups
 def test_where_no_group_can_be_made_the_class_is_graded_and_the_run_says_so_once(tmp_path):
     """With the cgroup file system read-only (as in a default Docker container), the workers
@@ -115,11 +104,12 @@ def test_where_no_group_can_be_made_the_class_is_graded_and_the_run_says_so_once
     if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
         pytest.skip("no mount namespace can be made here")
     course = class_course(tmp_path / "read_only_cgroups")
+    mounts = cpu_groups.cgroup_mounts(Path("/proc/self/mountinfo").read_text())
     read_only = 'for point in $MOUNTS; do mount -o remount,bind,ro "$point" || exit 3; done; exec "$@"'
     result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", read_only, "sh",
                              sys.executable, "-m", "assignment.grade", "--workers", "2", "--no-feedback",
                              "correct_alternative", "untouched_release"],
-                            cwd=course, env=nbgrader_env({"MOUNTS": " ".join(_cgroup_mounts())}),
+                            cwd=course, env=nbgrader_env({"MOUNTS": " ".join(point for _, _, point, _ in mounts)}),
                             capture_output=True, text=True, timeout=900)
     if result.returncode == 3:
         pytest.skip(f"the cgroup file systems cannot be remounted read-only here: {result.stderr[-300:]}")
@@ -127,6 +117,7 @@ def test_where_no_group_can_be_made_the_class_is_graded_and_the_run_says_so_once
     notes = [line for line in result.stderr.splitlines() if "shared the cores as plain processes" in line]
     assert len(notes) == 1 and notes[0].startswith("note: 2 submissions were graded by workers") \
         and "no CPU group could be made" in notes[0], f"expected one note with its reason, got {notes}"
-    scores = cell_scores("correct_alternative", f"sqlite:///{course / 'gradebook.db'}")
-    lost = {g: s for g, s in scores.items() if g in automatic_cells() and s[0] != s[1]}
-    assert scores and lost == {}, f"expected the correct notebook graded with every automatic point, got {lost or scores}"
+    record = json.loads((course / "autograded" / "correct_alternative" / "grading.json").read_text())
+    lost = auto_losses(course, "correct_alternative")
+    assert record["problem"] == "" and lost == set(), \
+        f"expected the correct notebook graded with every automatic point, got {record['problem'] or lost}"

@@ -14,15 +14,12 @@ import nbformat
 import pytest
 
 from assignment import ASSIGNMENT, NOTEBOOK, ROOT
-from assignment.gradebook import cell_scores
-from assignment.mutants import automatic_cells
 from assignment.nbgrader_cli import nbgrader_env
 from assignment.sandbox import bwrap_works
 
 from .conftest import copy_course, hidden_code_lines, run_module, set_cell_timeout
-from .hostile import CASES, build
+from .hostile import CASES, auto_losses, build
 
-AUTO = automatic_cells()
 MAX_SCORE = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
                 if c.metadata.get("nbgrader", {}).get("grade"))
 HIDDEN_LINES = hidden_code_lines()
@@ -80,11 +77,6 @@ def hostile_course(tmp_path_factory):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return {"course": course, "rows": read_rows(course), "connections": listener.connections,
             "written": [p for p in (outside, neighbour) if p.exists()]}
-
-
-def auto_losses(course, student):
-    scores = cell_scores(student, f"sqlite:///{course / 'gradebook.db'}")
-    return {g for g, (score, top) in scores.items() if g in AUTO and score < top}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
