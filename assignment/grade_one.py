@@ -33,7 +33,7 @@ from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log
 
-from . import ASSIGNMENT, NOTEBOOK, ROOT, cpu_groups
+from . import ASSIGNMENT, NOTEBOOK, ROOT, cpu_groups, worker_folders
 from .gradebook import PRIVATE_GRADEBOOK_FOLDERS, course_config
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
 from .preprocessors import PromptKernelClient
@@ -138,8 +138,8 @@ _KERNELS = {}
 def kernels_dir():
     """A folder holding the kernelspecs of the sandboxed kernel, fresh and warm, made once per process."""
     if "dir" not in _KERNELS:
-        folder = Path(tempfile.mkdtemp(prefix="pa2-kernels-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        folder = Path(worker_folders.make("pa2-kernels-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # or the next worker's make(), if this one is killed
         for name, script, label in ((KERNEL_NAME, Path(__file__).with_name("sandbox.py"), "sandboxed"),
                                     (WARM_KERNEL_NAME, LAUNCHER_SCRIPT, "sandboxed, warm")):
             spec_dir = folder / "kernels" / name

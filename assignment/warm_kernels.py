@@ -15,12 +15,11 @@ import selectors
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from . import cpu_groups
+from . import cpu_groups, worker_folders
 from .sandbox import bwrap_works, kernel_environment, setenv_arguments, system_binds
 
 TEMPLATE_SCRIPT = Path(__file__).with_name("template_kernel.py")
@@ -57,36 +56,12 @@ def template_command(folder, socket_path):
             "--", sys.executable, script, view_socket, folder, VIEW_FOLDER]
 
 
-def remove_stale_folders(parent="/tmp"):
-    """Remove the grading folders of workers that are gone (Dask kills its workers without their
-    exit handlers): a folder whose worker's process no longer exists, or that is older than
-    :data:`START_TIMEOUT` with no worker named. Another live worker's folder is left alone."""
-    for folder in Path(parent).glob("pa2-warm-*"):
-        try:
-            pid = int((folder / "worker.pid").read_text())
-        except (OSError, ValueError):
-            try:
-                if time.time() - folder.stat().st_mtime > 2 * START_TIMEOUT:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                pass
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:  # another user's live process
-            pass
-
-
 class Template:
     """One running template and its grading folder (every submission's work folder goes in it)."""
 
     def __init__(self):
         cpu_groups.join()  # the template, and every kernel it forks, in this worker's CPU group
-        remove_stale_folders()
-        self.folder = tempfile.mkdtemp(prefix="pa2-warm-", dir="/tmp")  # the kernels' paths are made in /tmp
-        Path(self.folder, "worker.pid").write_text(str(os.getpid()))
+        self.folder = worker_folders.make("pa2-warm-", "/tmp")  # the kernels' paths are made in /tmp
         self.socket = os.path.join(self.folder, "template.sock")
         self.log = os.path.join(self.folder, "template.log")
         with open(self.log, "w") as log:

@@ -314,26 +314,6 @@ def _scores(notebook):
             for c in json.loads(notebook)["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
 
 
-def test_a_gone_workers_grading_folder_is_removed_and_a_live_ones_kept(tmp_path):
-    """Dask kills its workers without their exit handlers: the next template's start removes the
-    folders of workers that are gone, and never one of a worker still grading."""
-    import subprocess
-
-    from assignment.warm_kernels import START_TIMEOUT, remove_stale_folders
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    folders = {name: tmp_path / f"pa2-warm-{name}" for name in ("gone", "live", "starting", "unnamed_old")}
-    for folder in folders.values():
-        folder.mkdir()
-        (folder / "kernel-1").mkdir()
-    (folders["gone"] / "worker.pid").write_text(str(gone.pid))
-    (folders["live"] / "worker.pid").write_text(str(os.getpid()))
-    old = time.time() - 3 * START_TIMEOUT
-    os.utime(folders["unnamed_old"], (old, old))
-    remove_stale_folders(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pa2-warm-live", "pa2-warm-starting"]
-
-
 def test_without_namespaces_for_a_template_the_submission_is_graded_fresh_and_says_why(monkeypatch, tmp_path):
     """Where bubblewrap cannot make the template's namespaces, the worker grades with fresh kernels,
     the same outcomes, and says why (make grade prints it once)."""
