@@ -229,7 +229,8 @@ def killed(task, error):
 
 
 def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=True, client=None):
-    """Grade ``tasks`` (a list of :class:`Task`) with the course files ``course`` on Dask workers.
+    """Grade ``tasks`` (a list of :class:`Task`, first to grade first) with the course files
+    ``course`` on Dask workers.
 
     ``on_result(task, graded)`` is called in this process once for every task, as each finishes.
     ``client``: a client :func:`checked_client` gave; else one is made (and checked) here.
@@ -242,8 +243,10 @@ def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=
         # A task that returns the course files, rather than scattered data: if the worker
         # holding them dies, the scheduler makes them again instead of forgetting them.
         shared = client.submit(_course_files, course, key=f"course-{course.digest}", pure=False)
-        futures = {client.submit(grade_submission, task, shared, key=f"grade-{task.student_id}", pure=False):
-                   task for task in tasks}
+        # in the order given: each worker takes the highest priority it holds (Dask's default is
+        # roughly the order of submission, not exactly)
+        futures = {client.submit(grade_submission, task, shared, key=f"grade-{task.student_id}", pure=False,
+                                 priority=len(tasks) - index): task for index, task in enumerate(tasks)}
         bar = tqdm(total=len(tasks), desc="grading", unit="submission", disable=not progress,
                    smoothing=0.1, dynamic_ncols=True)
         with bar:

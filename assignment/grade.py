@@ -18,6 +18,7 @@ The flow, one module per step:
 import argparse
 import hashlib
 import os
+import statistics
 import sys
 from contextlib import ExitStack
 
@@ -70,16 +71,35 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
         return _grade_all(students, feedback, progress, force, root, workers, scheduler, client)
 
 
+def longest_first(tasks, seconds):
+    """``tasks`` in the order to grade them: those that took longest when last graded first.
+
+    With the longest first, a run ends with short submissions on every worker, instead of one
+    worker still on a hanging notebook while the others wait (the longest-processing-time rule).
+    ``seconds`` maps a student id to the seconds its last grading took; a task without them
+    counts as the median of those known. Ties keep their order: with nothing known, the order
+    is unchanged.
+    """
+    known = [s for s in seconds.values() if isinstance(s, (int, float)) and s > 0]
+    typical = statistics.median(known) if known else 0
+
+    def last_time(task):
+        value = seconds.get(task.student_id)
+        return value if isinstance(value, (int, float)) and value > 0 else typical
+    return sorted(tasks, key=last_time, reverse=True)
+
+
 def _grade_all(students, feedback, progress, force, root, workers, scheduler, client):
     paths, url = course_paths(root), db_url(root)
     ensure_assignment(url, root)
     course = course_bundle(root, template_gradebook(root, paths["cache"]))
     students = student_ids(paths["submitted"]) if students is None else students
-    rows, tasks, stamps, unsandboxed, unchanged, notes = {}, [], {}, [], set(), {}
+    rows, tasks, stamps, unsandboxed, unchanged, notes, seconds = {}, [], {}, [], set(), {}, {}
     for student_id in students:
         task = read_task(paths["submitted"] / student_id, feedback)
         stamps[student_id] = fingerprint(task, course)
         saved = load_record(paths, student_id)
+        seconds[student_id] = saved.get("seconds") if isinstance(saved, dict) else None
         if saved and saved.get("fingerprint") == stamps[student_id]:
             unchanged.add(student_id)
         if not force and student_id in unchanged:
@@ -110,7 +130,7 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
         save_record(paths, task.student_id, make_record(stamps[task.student_id], row, graded))
         rows[task.student_id] = row
 
-    grade_many(tasks, course, keep, scheduler=scheduler, workers=workers, progress=progress, client=client)
+    grade_many(longest_first(tasks, seconds), course, keep, scheduler=scheduler, workers=workers, progress=progress, client=client)
     if unsandboxed:
         print(f"warning: bubblewrap (bwrap) was not usable where {len(unsandboxed)} submissions were graded: "
               "student code ran without a sandbox (memory cap only); see the README", file=sys.stderr)

@@ -17,7 +17,7 @@ from distributed import Client
 
 from assignment.nbgrader_cli import nbgrader_env
 
-from .conftest import CLASS_STUDENTS, class_course, run_module, snapshot
+from .conftest import CLASS_STUDENTS, class_course, copy_course, run_module, snapshot
 from .hostile import good_notebook, write
 
 
@@ -169,3 +169,36 @@ def test_a_local_cluster_keeps_dask_housekeeping_to_what_grading_needs(monkeypat
         found = list(client.run(_housekeeping).values())
     expected = {"profiles its task": False, "event loop check": 0.5, "system monitor": 2.0, "memory check": 0.5}
     assert found == [expected], f"expected {expected}, got {found}"
+
+
+def test_a_class_graded_again_starts_with_the_submissions_that_took_longest(tmp_path, monkeypatch):
+    """Graded again, the submissions that took longest last time go first (one never graded as the
+    median of the others), and a worker grades them in that order."""
+    from assignment import grade
+    from assignment.outputs import course_paths, record_path
+
+    monkeypatch.setenv("KERNELS", "fresh")  # no template: these submissions never reach a kernel
+    course = copy_course(tmp_path / "course", submitted=False)
+    last_time = {"a_quick": 4.0, "b_hung": 75.0, "c_new": None, "d_slow": 9.0, "e_quicker": 3.0}
+    paths = course_paths(course)
+    for student, seconds in last_time.items():
+        write(course / "submitted" / student, name="notes.txt", raw=b"no notebook here")
+        if seconds is not None:
+            record = record_path(paths, student)
+            record.parent.mkdir(parents=True)
+            record.write_text(json.dumps({"fingerprint": "of files since changed", "seconds": seconds}))
+    given, finished = [], []
+
+    def recording(tasks, course_bundle, on_result, **options):
+        given.extend(task.student_id for task in tasks)
+
+        def on_each(task, graded):
+            finished.append(task.student_id)
+            on_result(task, graded)
+        return real_grade_many(tasks, course_bundle, on_each, **options)
+    real_grade_many = grade.grade_many
+    monkeypatch.setattr(grade, "grade_many", recording)
+    rows = grade.grade_all(progress=False, root=course, workers=1)
+    assert [row.status for row in rows] == ["failed"] * len(last_time), rows
+    expected = ["b_hung", "d_slow", "c_new", "a_quick", "e_quicker"]  # c_new: 6.5, the median of 3, 4, 9 and 75
+    assert (given, finished) == (expected, expected), f"expected {expected} given and finished, got {given}, {finished}"
