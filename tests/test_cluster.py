@@ -210,7 +210,7 @@ class Machines:
         return (self.logs / f"{name}.log").read_text()[-3000:]
 
     def stop(self):
-        for process in self.processes:
+        for process in reversed(self.processes):  # the workers, then the scheduler
             stop_group(process)
 
 

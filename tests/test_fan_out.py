@@ -73,17 +73,28 @@ def dask_cluster(tmp_path):
             client.wait_for_workers(2, timeout=60)
             yield address, client
     finally:
-        for process in processes:
+        for process in reversed(processes):  # the workers, then the scheduler
             stop_group(process)
 
 
-def stop_group(process):
-    """Kill the process group ``process`` leads (started with start_new_session), so that a
-    test leaves nothing running, whether it passed or failed."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def stop_group(process, grace=20):
+    """Stop the process group ``process`` leads (started with start_new_session), so that a
+    test leaves nothing running, whether it passed or failed: SIGTERM first, as a person
+    stopping a Dask cluster would (its processes then remove their semaphores from /dev/shm,
+    which SIGKILL leaves there), then SIGKILL for whatever is left after ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        while time.monotonic() < deadline:
+            process.poll()  # the leader, once reaped, is no longer in its group
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
     process.wait()
 
 
