@@ -99,7 +99,7 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
         task = read_task(paths["submitted"] / student_id, feedback)
         stamps[student_id] = fingerprint(task, course)
         saved = load_record(paths, student_id)
-        seconds[student_id] = saved.get("seconds") if isinstance(saved, dict) else None
+        seconds[student_id] = saved.get("seconds") if saved else None
         if saved and saved.get("fingerprint") == stamps[student_id]:
             unchanged.add(student_id)
         if not force and student_id in unchanged:

@@ -109,8 +109,13 @@ def save_record(paths, student_id, record):
 
 
 def load_record(paths, student_id):
-    path = record_path(paths, student_id)
-    return json.loads(path.read_text()) if path.exists() else None
+    """The student's saved result (a dict), or None when there is none or it cannot be read
+    (then the submission is graded again and the record written anew, rather than the run stopping)."""
+    try:
+        record = json.loads(record_path(paths, student_id).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def make_record(fingerprint, row, graded):

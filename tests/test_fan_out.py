@@ -183,21 +183,23 @@ def test_a_local_cluster_keeps_dask_housekeeping_to_what_grading_needs(monkeypat
 
 
 def test_a_class_graded_again_starts_with_the_submissions_that_took_longest(tmp_path, monkeypatch):
-    """Graded again, the submissions that took longest last time go first (one never graded as the
-    median of the others), and a worker grades them in that order."""
+    """Graded again, the submissions that took longest last time go first (one never graded, or
+    whose record cannot be read, as the median of the others), and a worker grades them in that order."""
     from assignment import grade
     from assignment.outputs import course_paths, record_path
 
     monkeypatch.setenv("KERNELS", "fresh")  # no template: these submissions never reach a kernel
     course = copy_course(tmp_path / "course", submitted=False)
-    last_time = {"a_quick": 4.0, "b_hung": 75.0, "c_new": None, "d_slow": 9.0, "e_quicker": 3.0}
+    last_time = {"a_quick": 4.0, "b_hung": 75.0, "c_new": None, "d_slow": 9.0, "e_quicker": 3.0,
+                 "f_cut_off": '{"fingerprint": "of files since'}
     paths = course_paths(course)
     for student, seconds in last_time.items():
         write(course / "submitted" / student, name="notes.txt", raw=b"no notebook here")
         if seconds is not None:
             record = record_path(paths, student)
             record.parent.mkdir(parents=True)
-            record.write_text(json.dumps({"fingerprint": "of files since changed", "seconds": seconds}))
+            record.write_text(seconds if isinstance(seconds, str) else  # a record cut off: read as none
+                              json.dumps({"fingerprint": "of files since changed", "seconds": seconds}))
     given, finished = [], []
 
     def recording(tasks, course_bundle, on_result, **options):
@@ -211,5 +213,6 @@ def test_a_class_graded_again_starts_with_the_submissions_that_took_longest(tmp_
     monkeypatch.setattr(grade, "grade_many", recording)
     rows = grade.grade_all(progress=False, root=course, workers=1)
     assert [row.status for row in rows] == ["failed"] * len(last_time), rows
-    expected = ["b_hung", "d_slow", "c_new", "a_quick", "e_quicker"]  # c_new: 6.5, the median of 3, 4, 9 and 75
+    expected = ["b_hung", "d_slow", "c_new", "f_cut_off", "a_quick", "e_quicker"]  # 6.5: the median of 3, 4, 9, 75
     assert (given, finished) == (expected, expected), f"expected {expected} given and finished, got {given}, {finished}"
+    assert json.loads(record_path(paths, "f_cut_off").read_text())["row"]["status"] == "failed"
