@@ -80,13 +80,9 @@ def longest_first(tasks, seconds):
     counts as the median of those known. Ties keep their order: with nothing known, the order
     is unchanged.
     """
-    known = [s for s in seconds.values() if isinstance(s, (int, float)) and s > 0]
-    typical = statistics.median(known) if known else 0
-
-    def last_time(task):
-        value = seconds.get(task.student_id)
-        return value if isinstance(value, (int, float)) and value > 0 else typical
-    return sorted(tasks, key=last_time, reverse=True)
+    known = {student: s for student, s in seconds.items() if isinstance(s, (int, float)) and s > 0}
+    typical = statistics.median(known.values()) if known else 0
+    return sorted(tasks, key=lambda task: known.get(task.student_id, typical), reverse=True)
 
 
 def _grade_all(students, feedback, progress, force, root, workers, scheduler, client):
