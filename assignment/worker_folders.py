@@ -47,8 +47,9 @@ def remove_stale(parent=None):
     """Remove the worker folders in ``parent`` whose process no longer exists, or that are
     older than :data:`UNNAMED_SECONDS` with no process named. A live process's folder, this
     user's or another's, is left alone."""
+    parent = Path(parent or tempfile.gettempdir())
     for prefix in PREFIXES:
-        for folder in Path(parent or tempfile.gettempdir()).glob(f"{prefix}*"):
+        for folder in parent.glob(f"{prefix}*"):
             try:
                 pid = int((folder / "worker.pid").read_text())
             except (OSError, ValueError):
