@@ -23,8 +23,10 @@ import argparse
 import hashlib
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from distributed.comm import get_address_host, get_address_host_port
 from distributed.scheduler import KilledWorker
 from tqdm import tqdm
 
-from . import cpu_groups
+from . import cpu_groups, worker_folders
 from .grade_one import Graded, grade_submission
 from .warm_kernels import start_template
 
@@ -198,6 +200,23 @@ def checked_client(scheduler=None, workers=None):
 
 
 @contextmanager
+def sigint_ignored():
+    """While it lasts, this process ignores SIGINT, and so does every process it starts, for good:
+    an ignored signal stays ignored in a child, and Python leaves it so. Started this way, a local
+    cluster's workers leave a Ctrl-C in the terminal to the coordinator alone, which then closes
+    them in order (each stops its template and removes its folders) instead of their dying mid-task
+    with a traceback each. Out of the main thread, where no handler can be set, it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def dask_client(scheduler=None, workers=None):
     """A Dask client: on the cluster at ``scheduler``, or on a local cluster of ``workers`` processes."""
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
@@ -205,17 +224,19 @@ def dask_client(scheduler=None, workers=None):
             with Client(scheduler, timeout="30s") as client:
                 yield client
             return
-        with dask.config.set(LOCAL_HOUSEKEEPING), \
-                LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                             memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
-                             worker_dashboard_address=None, preload=["assignment.warm_kernels"]) as cluster, \
-                Client(cluster) as client:
-            try:
-                yield client
-            finally:
-                client.close()
-                cluster.close()  # its workers are gone: their CPU groups can go too
-                cpu_groups.remove_stale_groups()
+        with dask.config.set(LOCAL_HOUSEKEEPING):
+            with sigint_ignored():  # Ctrl-C is for this process alone, which then closes the cluster in order
+                cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                                       memory_limit=WORKER_MEMORY, dashboard_address=None, silence_logs=logging.ERROR,
+                                       worker_dashboard_address=None, preload=["assignment.warm_kernels"])
+            with cluster, Client(cluster) as client:
+                try:
+                    yield client
+                finally:
+                    client.close()
+                    cluster.close()  # its workers are gone: their CPU groups and folders can go too
+                    cpu_groups.remove_stale_groups()
+                    worker_folders.remove_stale()  # those of a worker Dask killed when it would not stop in time
 
 
 def _course_files(course):

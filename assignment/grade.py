@@ -35,6 +35,20 @@ from .outputs import (GradeRow, course_paths, failed_row, format_table, graded_r
 RECORD_VERSION = 2
 
 
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C) after ``graded`` of its ``tasks`` submissions were recorded."""
+
+    def __init__(self, graded, tasks):
+        super().__init__(graded, tasks)
+        self.graded, self.tasks = graded, tasks
+
+    def __str__(self):
+        rest = self.tasks - self.graded
+        return (f"interrupted: {self.graded} of the {self.tasks} submissions to grade were graded and are kept "
+                f"(gradebook, autograded/, feedback/); run it again to grade the other {rest}. "
+                "grades.csv is written when a run ends.")
+
+
 def student_ids(submitted_dir):
     """The folders of submitted/, one per student, sorted."""
     return sorted(p.name for p in submitted_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -125,8 +139,14 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
                              "beside it (README: Grading a class)", []).append(task.student_id)
         save_record(paths, task.student_id, make_record(stamps[task.student_id], row, graded))
         rows[task.student_id] = row
+        recorded.append(task.student_id)
 
-    grade_many(longest_first(tasks, seconds), course, keep, scheduler=scheduler, workers=workers, progress=progress, client=client)
+    recorded = []
+    try:
+        grade_many(longest_first(tasks, seconds), course, keep, scheduler=scheduler, workers=workers,
+                   progress=progress, client=client)
+    except KeyboardInterrupt:  # a result cut off mid-way has no record yet: it is graded again next time
+        raise Interrupted(len(recorded), len(tasks)) from None
     if unsandboxed:
         print(f"warning: bubblewrap (bwrap) was not usable where {len(unsandboxed)} submissions were graded: "
               "student code ran without a sandbox (memory cap only); see the README", file=sys.stderr)
@@ -151,6 +171,9 @@ def main(argv=None):
     except ClusterProblem as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"\n{stop}", file=sys.stderr)
+        return 130  # as a shell reports a command stopped by SIGINT
     paths = course_paths(ROOT)
     if not args.students:
         write_grades(rows, paths["grades"])

@@ -274,8 +274,9 @@ def _grade_submission(task, course, template):
     """Grade ``task`` with warm kernels forked from ``template``, or fresh kernels when it is None."""
     result = Graded(task.student_id, worker=worker_name())
     kernels, result.sandboxed = kernels_dir()
-    # with warm kernels the work folder is in the template's grading folder, the only one it sees
-    work = Path(tempfile.mkdtemp(prefix="pa2-grade-", dir=template.folder if template else None))
+    # with warm kernels the work folder is in the template's grading folder, the only one it sees;
+    # either way it is in a folder of this worker's own, which goes with it if it is killed
+    work = Path(tempfile.mkdtemp(prefix="pa2-grade-", dir=template.folder if template else kernels))
     PRIVATE_GRADEBOOK_FOLDERS.add(str(work))
     saved_env = {k: os.environ.get(k)
                  for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR", "PA2_WARM_TEMPLATE")}

@@ -4,8 +4,9 @@ Each worker makes two: the kernelspecs its kernels start from (``pa2-kernels-*``
 ``assignment.grade_one``) and, with warm kernels, its template's grading folder (``pa2-warm-*``,
 ``assignment.warm_kernels``). It removes them when it exits, but Dask can end a worker without
 its exit handlers. So each folder names the process that made it (``worker.pid``), and the next
-worker to make one removes those whose process is gone: a class graded again and again leaves
-at most the folders of the workers killed last.
+worker to make one removes those whose process is gone, as does a local grading run once its
+cluster is closed (``assignment.fan_out``): a run that ends, even by Ctrl-C, leaves none of its
+own, and a class graded again and again leaves at most the folders of the workers killed last.
 """
 import os
 import shutil

@@ -2,18 +2,21 @@
 stated outcome, good submissions beside them keep full marks, nothing leaks, nothing is lost."""
 import csv
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from assignment import ASSIGNMENT, NOTEBOOK, ROOT
+from assignment import ASSIGNMENT, NOTEBOOK, ROOT, worker_folders
 from assignment.nbgrader_cli import nbgrader_env
 from assignment.sandbox import bwrap_works
 
@@ -162,3 +165,66 @@ def test_grading_twice_gives_the_same_grades_and_a_killed_run_resumes(tmp_path):
     assert len(read_rows(course)) == 4
     assert run_module(course, "grade", "--no-feedback", "--force").returncode == 0
     assert (course / "grades.csv").read_text() == first
+
+
+def worker_folders_now(group=None):
+    """The worker folders in the temporary folder now (``assignment.worker_folders``); with
+    ``group``, only those of the processes in that process group."""
+    found = set()
+    for folder in (p for prefix in worker_folders.PREFIXES for p in Path(tempfile.gettempdir()).glob(f"{prefix}*")):
+        try:
+            if group is None or os.getpgid(int((folder / "worker.pid").read_text())) == group:
+                found.add(str(folder))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def processes_naming(paths):
+    """The processes whose command line names one of ``paths`` (a kernel names its connection file)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if any(path in words for path in paths):
+            found.append(words.replace("\0", " ")[:200])
+    return found
+
+
+def test_ctrl_c_stops_a_run_cleanly_and_the_next_run_grades_the_rest(tmp_path):
+    """Ctrl-C in the terminal sends SIGINT to the whole process group: coordinator and local
+    workers. The run must end in seconds with one line saying what is kept, no traceback, no
+    worker, template or kernel left running and no worker folder left in /tmp; the next run
+    grades only what was not recorded."""
+    course = copy_course(tmp_path / "course", submitted=False)
+    for case in ("good", "duplicated_cells", "tamper_check_helpers"):
+        build(case, course / "submitted" / case, {"port": 1, "targets": []})
+    assert run_module(course, "release", "--generate-only").returncode == 0
+    with open(tmp_path / "stderr", "w+") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "assignment.grade", "--no-feedback"], cwd=course,
+                                   env=nbgrader_env(), stdout=subprocess.DEVNULL, stderr=stderr,
+                                   start_new_session=True)
+        records = lambda: sorted(course.glob("autograded/*/grading.json"))
+        deadline = time.time() + 600
+        while not records() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        made = worker_folders_now(group=process.pid)  # its workers' (the group it leads)
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        stopped = time.time()
+        assert process.wait(timeout=120) == 130
+        seconds = time.time() - stopped
+        stderr.seek(0)
+        said = stderr.read()
+    finished = {p: p.stat().st_mtime_ns for p in records()}
+    assert 1 <= len(finished) < 3
+    assert made, "no worker folder was seen while grading"
+    assert re.search(rf"interrupted: {len(finished)} of the 3 submissions to grade were graded and are kept", said), said
+    assert "Traceback" not in said, said
+    assert seconds < 60, f"expected the run to stop within a minute of Ctrl-C, got {seconds:.0f} s"
+    assert [folder for folder in made if os.path.exists(folder)] == [], "expected no worker folder left behind"
+    assert processes_naming(made) == [], "expected no worker, template or kernel left running"
+    assert run_module(course, "grade", "--no-feedback").returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished, "finished grades were redone"
+    assert sorted(read_rows(course)) == ["duplicated_cells", "good", "tamper_check_helpers"]

@@ -50,3 +50,33 @@ def test_a_killed_workers_kernelspecs_go_with_the_next_worker_and_an_exiting_one
     assert os.path.basename(killed).startswith("pa2-kernels-") and os.path.isdir(killed)
     _worker("exits", tmp_path)
     assert list(tmp_path.iterdir()) == [], f"expected nothing left, got {sorted(p.name for p in tmp_path.iterdir())}"
+
+
+#: A worker grading one example submission with fresh kernels, killed (SIGKILL, no exit handlers)
+#: as soon as the submission's work folder is made: argv[1] is the gradebook cache.
+GRADE_UNTIL_KILLED = """
+import os, signal, sys, tempfile, threading, time
+from pathlib import Path
+from assignment import ROOT, grade, grade_one, gradebook
+course = grade_one.course_bundle(ROOT, gradebook.template_gradebook(ROOT, sys.argv[1]))
+task = grade.read_task(ROOT / "submitted" / "correct_alternative")
+threading.Thread(target=grade_one.grade_submission, args=(task, course), daemon=True).start()
+deadline = time.time() + 120
+while not list(Path(tempfile.gettempdir()).glob("**/pa2-grade-*")) and time.time() < deadline:
+    time.sleep(0.05)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_worker_killed_while_grading_with_fresh_kernels_leaves_nothing_once_the_next_starts(tmp_path):
+    """A submission's work folder is inside its worker's own folder, kernels fresh or warm: a
+    worker killed mid-grading leaves nothing in the temporary folder once the next one starts."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    done = subprocess.run([sys.executable, "-c", GRADE_UNTIL_KILLED, str(tmp_path / "cache")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(temporary), "KERNELS": "fresh"})
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    assert list(temporary.glob("**/pa2-grade-*")), "expected the killed worker to have made a work folder"
+    _worker("exits", temporary)
+    assert list(temporary.iterdir()) == [], f"expected nothing left, got {sorted(p.name for p in temporary.iterdir())}"
