@@ -1,6 +1,7 @@
 """Shared fixtures: a throw-away copy of the course in which nbgrader may write freely."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,35 @@ def hidden_code_lines():
     return [line.strip() for cell in source.cells if "### BEGIN HIDDEN TESTS" in cell.source
             for line in cell.source.split("### BEGIN HIDDEN TESTS")[1].splitlines()
             if len(line.strip()) > 30]
+
+
+def remove_orphaned_semaphores(since):
+    """Remove the multiprocessing semaphores in /dev/shm made since ``since`` (``time.time()``)
+    that no live process maps: those of Dask processes a test killed with SIGKILL on purpose,
+    whose resource tracker died with them. A mapping shows the file's inode (its name in
+    ``/proc/<pid>/maps`` is the one it had when made), so inodes are compared. Returns the count."""
+    orphans = {}
+    for path in Path("/dev/shm").glob("sem.mp-*"):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if info.st_mtime >= since:
+            orphans[info.st_ino] = path
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        if not orphans:
+            break
+        try:
+            lines = maps.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 6 and fields[5].startswith("/dev/shm/"):
+                orphans.pop(int(fields[4]), None)
+    for path in orphans.values():
+        path.unlink(missing_ok=True)
+    return len(orphans)
 
 
 COURSE_FILES = ("nbgrader_config.py", "assignment", "source", "release", "examples")

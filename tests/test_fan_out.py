@@ -17,7 +17,7 @@ from distributed import Client
 
 from assignment.nbgrader_cli import nbgrader_env
 
-from .conftest import CLASS_STUDENTS, class_course, copy_course, run_module, snapshot
+from .conftest import CLASS_STUDENTS, class_course, copy_course, remove_orphaned_semaphores, run_module, snapshot
 from .hostile import good_notebook, write
 
 
@@ -64,7 +64,7 @@ def dask_cluster(tmp_path):
     commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
     commands += [[dask, "worker", address, "--nthreads", "1", "--name", name, "--no-dashboard"]
                  for name in ("machine-a", "machine-b")]
-    processes = []
+    processes, started = [], time.time()
     try:  # every process started is stopped, whatever fails
         for command in commands:
             processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True,
@@ -75,6 +75,7 @@ def dask_cluster(tmp_path):
     finally:
         for process in reversed(processes):  # the workers, then the scheduler
             stop_group(process)
+        remove_orphaned_semaphores(started)  # those of the machine a test kills on purpose
 
 
 def stop_group(process, grace=20):

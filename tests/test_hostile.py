@@ -20,7 +20,7 @@ from assignment import ASSIGNMENT, NOTEBOOK, ROOT, worker_folders
 from assignment.nbgrader_cli import nbgrader_env
 from assignment.sandbox import bwrap_works
 
-from .conftest import copy_course, hidden_code_lines, run_module, set_cell_timeout
+from .conftest import copy_course, hidden_code_lines, remove_orphaned_semaphores, run_module, set_cell_timeout
 from .hostile import CASES, auto_losses, build
 
 MAX_SCORE = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
@@ -148,6 +148,7 @@ def test_grading_twice_gives_the_same_grades_and_a_killed_run_resumes(tmp_path):
         build(case, course / "submitted" / case, {"port": 1, "targets": []})
     assert run_module(course, "release", "--generate-only").returncode == 0
     # start grading, kill it as soon as the first submission is recorded
+    started = time.time()
     process = subprocess.Popen([sys.executable, "-m", "assignment.grade", "--no-feedback"], cwd=course,
                                env=nbgrader_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
@@ -157,6 +158,7 @@ def test_grading_twice_gives_the_same_grades_and_a_killed_run_resumes(tmp_path):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    remove_orphaned_semaphores(started)  # the killed run's, which its resource tracker cannot remove
     finished = {p: p.stat().st_mtime_ns for p in records()}
     assert 1 <= len(finished) < 4
     assert run_module(course, "grade", "--no-feedback").returncode == 0
