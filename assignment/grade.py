@@ -174,6 +174,9 @@ def main(argv=None):
     except Interrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
         return 130  # as a shell reports a command stopped by SIGINT
+    except KeyboardInterrupt:  # while the class was read, before any submission went to a worker
+        print("\ninterrupted before the grading began: nothing was graded in this run", file=sys.stderr)
+        return 130
     paths = course_paths(ROOT)
     if not args.students:
         write_grades(rows, paths["grades"])

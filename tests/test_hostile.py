@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from assignment import ASSIGNMENT, NOTEBOOK, ROOT, worker_folders
+from assignment import ASSIGNMENT, NOTEBOOK, ROOT, grade, worker_folders
 from assignment.nbgrader_cli import nbgrader_env
 from assignment.sandbox import bwrap_works
 
@@ -230,3 +230,17 @@ def test_ctrl_c_stops_a_run_cleanly_and_the_next_run_grades_the_rest(tmp_path):
     assert run_module(course, "grade", "--no-feedback").returncode == 0
     assert {p: p.stat().st_mtime_ns for p in finished} == finished, "finished grades were redone"
     assert sorted(read_rows(course)) == ["duplicated_cells", "good", "tamper_check_helpers"]
+
+
+def test_ctrl_c_while_the_class_is_read_says_nothing_was_graded(monkeypatch, capsys):
+    """Ctrl-C before any submission reached a worker (the class being read) is one line too."""
+    def read_for_ever(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(grade, "grade_all", read_for_ever)
+    try:
+        status = grade.main([])
+    except KeyboardInterrupt:
+        pytest.fail("expected one line and exit status 130, got KeyboardInterrupt with its traceback")
+    assert status == 130
+    said = capsys.readouterr().err
+    assert said.strip() == "interrupted before the grading began: nothing was graded in this run", said
