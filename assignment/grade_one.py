@@ -151,13 +151,24 @@ def kernels_dir():
     return _KERNELS["dir"], _KERNELS["sandbox"]
 
 
+def socket_folder(runtime):
+    """The folder of a kernel's IPC sockets in its runtime folder ``runtime``: the only folder
+    the kernel may write in, made here if missing."""
+    folder = Path(runtime) / "sockets"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def nbgrader_config(course, runtime, kernel_name=KERNEL_NAME):
     """The course's nbgrader_config.py, pointed at the throw-away course folder ``course``."""
     config = course_config(course, f"sqlite:///{course / 'gradebook.db'}")
     config.Execute.kernel_name = kernel_name
     config.AsyncKernelManager.client_factory = PromptKernelClient  # ready 0.2 s sooner than jupyter_client's
     config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(runtime / "kernel")
+    # The kernel may write only in the folder of its IPC sockets: never where the grader keeps
+    # files it opens again (the connection file, which jupyter_client reads at each restart, and
+    # the progress file), which a kernel could otherwise swap for a FIFO or a symbolic link.
+    config.KernelManager.ip = str(socket_folder(runtime) / "kernel")
     config.KernelManager.connection_file = str(runtime / "kernel.json")  # not in the shared /tmp
     config.ExecuteRecordingProgress.progress_file = str(runtime / "progress.json")
     config.ExecuteRecordingProgress.notebook_timeout = SUBMISSION_TIMEOUT

@@ -111,7 +111,9 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
 
     ``socket_prefix`` is the absolute path prefix of the kernel's IPC sockets (the ``ip`` of
     the connection file); its folder, which must be the kernel's own, is the only writable bind.
-    The connection file is bound alone, read-only, since its folder may be shared.
+    The connection file is bound alone, read-only: the grader keeps it outside that folder
+    (``grade_one.socket_folder``), since jupyter_client opens it again at each restart, and a
+    kernel that could swap it for a FIFO would block the grader.
     """
     socket_dir = os.path.dirname(socket_prefix)
     if socket_dir in SHARED_FOLDERS:

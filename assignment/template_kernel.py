@@ -19,8 +19,8 @@ notebook's folder and the memory cap. For each the template forks, and the fork:
    child is PID 1 of the new PID namespace: the *supervisor*;
 2. the supervisor builds the kernel's file system: a fresh in-memory ``/tmp`` (the home) and
    ``/dev/shm``, the notebook's folder as an empty in-memory folder with the assignment's data
-   files bound read-only (not the notebook), the kernel's runtime folder (connection file and IPC
-   sockets) bound writable, a new ``/proc`` for the new PID namespace (with ``/proc/sys`` and the
+   files bound read-only (not the notebook), the folder of the kernel's IPC sockets bound writable
+   and its connection file read-only, a new ``/proc`` for the new PID namespace (with ``/proc/sys`` and the
    like read-only, as bubblewrap leaves them); it unmounts the grading folder's view, and makes
    ``/`` and ``/dev`` read-only;
 3. it forks the kernel (PID 2), which drops every capability (effective, permitted, inheritable,
@@ -210,10 +210,11 @@ class Template:
 
     def build_file_system(self, request):
         """The kernel's mounts, made by the supervisor (PID 1 of the new PID namespace)."""
-        runtime, workdir = request["runtime_dir"], request["workdir"]
+        runtime, workdir, connection = request["runtime_dir"], request["workdir"], request["connection_file"]
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         # what is bound from the grading folder is opened while it is still in view
         runtime_fd = os.open(self.view(runtime), os.O_PATH | os.O_DIRECTORY)
+        connection_fd = os.open(self.view(connection), os.O_PATH | os.O_NOFOLLOW)
         data = [(os.path.join(workdir, name), os.open(os.path.join(self.view(workdir), name), os.O_PATH))
                 for name in sorted(os.listdir(self.view(workdir)))
                 if not name.endswith(".ipynb") and os.path.isfile(os.path.join(self.view(workdir), name))]
@@ -230,9 +231,14 @@ class Template:
             mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
             mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
             os.close(fd)
-        for path in (runtime, workdir):
+        for path in (runtime, workdir, os.path.dirname(connection)):
             os.makedirs(path, exist_ok=True)
         mount(f"/proc/self/fd/{runtime_fd}", runtime, None, MS_BIND)
+        if not os.path.exists(connection):  # outside the sockets' folder, as the grader keeps it: read-only
+            open(connection, "w").close()
+            mount(f"/proc/self/fd/{connection_fd}", connection, None, MS_BIND)
+            mount(None, connection, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(connection_fd)
         mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         for path, fd in data:
             open(path, "w").close()

@@ -29,8 +29,8 @@ def kernel_request(connection_file, options=()):
     cannot (then: fresh)."""
     with open(connection_file) as handle:
         connection = json.load(handle)
-    runtime_dir = os.path.dirname(connection.get("ip", ""))
-    if connection.get("transport") != "ipc" or os.path.dirname(connection_file) != runtime_dir:
+    runtime_dir = os.path.dirname(str(connection.get("ip", "")))  # the sockets' folder: the kernel's to write in
+    if connection.get("transport") != "ipc" or not os.path.isabs(runtime_dir):
         return None
     return {"connection_file": connection_file, "runtime_dir": runtime_dir, "workdir": os.getcwd(),
             "memory_mb": int(os.environ.get("PA2_KERNEL_MEMORY_MB", 3072)), "options": list(options)}

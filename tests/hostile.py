@@ -56,7 +56,19 @@ def fixed_sum_prod(X, y):
 '''
 
 #: An Act 7 cell that ignores the interrupt: only a restart stops it.
-IGNORES_INTERRUPT = '''import signal
+#: Before it forces a restart, it swaps what the grader opens again then, or when the notebook
+#: ends: its connection file for a FIFO (an open with no writer blocks) and the progress file
+#: beside it for a link to a file outside. Neither may work: the kernel writes only in its
+#: sockets' folder.
+IGNORES_INTERRUPT = '''import os, signal, sys
+connection_file = [a for a in sys.argv if a.endswith(".json")][0]
+for swap in (lambda: (os.remove(connection_file), os.mkfifo(connection_file)),
+             lambda: os.symlink("/tmp/pa2_written_by_student.txt",
+                                os.path.join(os.path.dirname(connection_file), "progress.json"))):
+    try:
+        swap()
+    except OSError:
+        pass
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 while True:
     pass
@@ -199,7 +211,8 @@ CASES = {
                       {"rand_init_distinct_rows", "rand_init_uses_np_random", "act7_scatter_plots"}),
     "uninterruptible_hang": ("fixed_sum_prod blocks SIGINT and SIGALRM, then loops forever", "flagged",
                              "cells stopped for taking too long", {"fixed_sum_prod_other_shapes"}),
-    "ignores_interrupt": ("an Act 7 cell ignores SIGINT and loops forever", "flagged",
+    "ignores_interrupt": ("an Act 7 cell swaps the kernel's connection file for a FIFO and the progress "
+                          "file for a link outside, then ignores SIGINT and loops forever", "flagged",
                           "cells stopped for taking too long: act7_k_means_k2", {"act7_scatter_plots"}),
     "kernel_exit": ("an Act 7 cell calls os._exit", "needs_manual_grading",
                     "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),

@@ -15,7 +15,8 @@ from jupyter_client import KernelManager
 from matplotlib import image as plt_image
 
 from assignment import ASSIGNMENT, SUBMITTED_DIR, copy_course
-from assignment.grade_one import KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir
+from assignment.grade_one import (KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir,
+                                  socket_folder)
 from assignment.gradebook import template_gradebook
 from assignment.sandbox import bwrap_works
 from assignment.warm_kernels import WarmKernels
@@ -45,7 +46,8 @@ class Kernel:
         (self.notebook_dir / "data.npy").write_bytes(b"data")
         (self.notebook_dir / "clustering.ipynb").write_text("the hidden tests")
         os.environ.update({"JUPYTER_PATH": str(kernels), "PA2_WARM_TEMPLATE": template.socket})
-        self.manager = KernelManager(kernel_name=kernel_name, transport="ipc", ip=str(self.runtime / "kernel"),
+        self.manager = KernelManager(kernel_name=kernel_name, transport="ipc",
+                                     ip=str(socket_folder(self.runtime) / "kernel"),
                                      connection_file=str(self.runtime / "kernel.json"))
         self.manager.start_kernel(cwd=str(self.notebook_dir))
         self.client = self.manager.client()
@@ -265,6 +267,44 @@ def test_the_network_is_unreachable_and_the_grading_folder_unseen(template):
     assert reached.startswith("failed")
     assert folder == [True, False, False]  # the path to its own folder only, nothing else of the grading folder
     assert writable == ""
+
+
+#: Run in a kernel: what it could change of the runtime folder the grader keeps around its sockets.
+SWAP_RUNTIME_FILES = """import os, sys
+connection_file = [a for a in sys.argv if a.endswith(".json")][0]
+runtime = os.path.dirname(connection_file)
+attempts = {
+    "fifo for the connection file": lambda: (os.remove(connection_file), os.mkfifo(connection_file)),
+    "connection file written": lambda: open(connection_file, "w").close(),
+    "link for the progress file": lambda: os.symlink("/etc/hostname", os.path.join(runtime, "progress.json")),
+    "file in the sockets' folder": lambda: open(os.path.join(runtime, "sockets", "mine"), "w").close(),
+}
+for what, attempt in attempts.items():
+    try:
+        attempt()
+        print(what)
+    except OSError:
+        pass
+"""
+
+
+@pytest.mark.parametrize("kernel_name", [WARM_KERNEL_NAME, KERNEL_NAME])
+def test_a_kernel_writes_only_in_its_sockets_folder_never_what_the_grader_opens_again(template, kernel_name):
+    """A kernel that could swap its connection file for a FIFO would block the grader, which opens
+    it again at a restart; one that could put a link where the grader writes its progress file
+    would have the grader write through it, outside. Only the sockets' folder is the kernel's."""
+    kernel = Kernel(template, kernel_name)
+    try:
+        connection = (kernel.runtime / "kernel.json").read_bytes()
+        done = kernel.run(SWAP_RUNTIME_FILES).splitlines()
+        seen = {"runtime": sorted(p.name for p in kernel.runtime.iterdir()),
+                "sockets": [p.name for p in (kernel.runtime / "sockets").iterdir() if p.name == "mine"],
+                "connection file": (kernel.runtime / "kernel.json").read_bytes() == connection}
+    finally:
+        kernel.shutdown()
+    assert [what for what in done if what.startswith(("fifo", "connection"))] == [], done
+    # the link, if made, is in the kernel's own in-memory /tmp: the grader sees nothing of it
+    assert seen == {"runtime": ["kernel.json", "sockets"], "sockets": ["mine"], "connection file": True}, seen
 
 
 def correct_submission(tmp_path):
