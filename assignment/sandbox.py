@@ -156,15 +156,19 @@ def main(argv):
             sys.exit("the sandboxed kernel has no network: it needs KernelManager.transport = 'ipc' "
                      "and an absolute KernelManager.ip (a socket path prefix)")
         command = bwrap_command(connection_file, connection["ip"], os.getcwd(), kernel_argv)
+        command[0] = shutil.which(command[0])
+        # bwrap is PID 1 of the sandbox, where the kernel reads its /proc/1/environ: it gets the
+        # kernel's environment, never the worker's (whatever secrets an instructor's shell holds)
+        environment = kernel_environment()
     else:
         os.environ["PA2_SANDBOX"] = "none"
-        command = kernel_argv
+        command, environment = kernel_argv, dict(os.environ)
     # The kernel's own banner and logs are not the grader's output (the notebook gets the
     # cells' output over the kernel protocol).
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    os.execvp(command[0], command)
+    os.execvpe(command[0], command, environment)
 
 
 if __name__ == "__main__":

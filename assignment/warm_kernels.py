@@ -65,8 +65,9 @@ class Template:
         self.socket = os.path.join(self.folder, "template.sock")
         self.log = os.path.join(self.folder, "template.log")
         with open(self.log, "w") as log:
+            # bwrap itself gets the kernels' environment too, not the worker's, as for a fresh kernel
             self.process = subprocess.Popen(template_command(self.folder, self.socket), stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=log, text=True)
+                                            stdout=subprocess.PIPE, stderr=log, text=True, env=kernel_environment())
         self._problem = None
 
     @property

@@ -307,6 +307,32 @@ def test_a_kernel_writes_only_in_its_sockets_folder_never_what_the_grader_opens_
     assert seen == {"runtime": ["kernel.json", "sockets"], "sockets": ["mine"], "connection file": True}, seen
 
 
+#: Run in a kernel: the environment of every process it can see, as one text.
+SEEN_ENVIRONMENTS = """import os
+seen = []
+for pid in [p for p in os.listdir('/proc') if p.isdigit()]:
+    try:
+        seen.append(open(f'/proc/{pid}/environ', 'rb').read().decode(errors='replace'))
+    except OSError:
+        pass
+print(repr(seen))
+"""
+
+
+@pytest.mark.parametrize("kernel_name", [WARM_KERNEL_NAME, KERNEL_NAME])
+def test_no_process_a_kernel_sees_holds_the_workers_environment(template, kernel_name, monkeypatch):
+    """bwrap, PID 1 of a fresh kernel's sandbox, kept the worker's environment, which the kernel
+    could read in /proc/1/environ: an instructor's token there reached a student's feedback."""
+    monkeypatch.setenv("PA2_TEST_TOKEN", "token-of-the-instructors-shell")
+    kernel = Kernel(template, kernel_name)
+    try:
+        seen = kernel.run(SEEN_ENVIRONMENTS)
+    finally:
+        kernel.shutdown()
+    assert "PATH=" in seen, f"expected to read the kernel's own environment, got {seen[:300]}"
+    assert "token-of-the-instructors-shell" not in seen, f"expected no worker's variable, got {seen[:2000]}"
+
+
 def correct_submission(tmp_path):
     """A course copy's bundle, and the correct example submission as a task without feedback."""
     root = copy_course(tmp_path / "course")
