@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log
@@ -55,6 +57,11 @@ SUBMISSION_TIMEOUT = 20 * 60
 KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
                "or the memory cap)")
 #: What a cell that killed the kernel is replaced with when the notebook is graded again.
+#: Why a submission whose warm kernel died was graded with a fresh kernel.
+WARM_DIED = "a warm kernel died where a fresh one did not"
+#: What the canary kernel runs: what every notebook does (BLAS threads, a figure drawn), no student code.
+CANARY_CODE = ("import numpy as np\nimport matplotlib.pyplot as plt\nsquare = np.ones((300, 300))\n"
+               "plt.plot((square @ square).sum(axis=0)[:3])\nplt.show()\nprint('canary alive')")
 KILLED_CELL_STUB = ('raise RuntimeError("This cell stopped the grading kernel (os._exit, a crash '
                     'or running out of memory), so the grader did not run it.")')
 
@@ -241,6 +248,36 @@ def autograde_surviving_killers(course, student_id, config, runtime, notes):
     return problem
 
 
+def warm_kernel_works(template):
+    """Whether a kernel forked from ``template`` runs :data:`CANARY_CODE` and answers: a warm
+    kernel with no student code in it, started as grading starts one (kernelspec, launcher,
+    sandboxed folders in the template's grading folder)."""
+    kernels, _ = kernels_dir()
+    work = Path(tempfile.mkdtemp(prefix="pa2-canary-", dir=template.folder))
+    runtime, notebook_dir = work / "run", work / "notebook"
+    notebook_dir.mkdir()
+    manager = KernelManager(kernel_name=WARM_KERNEL_NAME, transport="ipc",
+                            ip=str(socket_folder(runtime) / "kernel"), connection_file=str(runtime / "kernel.json"),
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels / "kernels")]))
+    client, printed = None, []
+    try:
+        manager.start_kernel(cwd=str(notebook_dir), env={**os.environ, "PA2_WARM_TEMPLATE": template.socket})
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(CANARY_CODE, timeout=60, output_hook=lambda message: printed.append(
+            message["content"].get("text", "")) if message["msg_type"] == "stream" else None)
+        return reply["content"]["status"] == "ok" and "canary alive" in "".join(printed) and manager.is_alive()
+    except Exception:  # it died, or never answered
+        return False
+    finally:
+        if client is not None:
+            client.stop_channels()
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def worker_name():
     """The Dask worker's name (its address if unnamed), or the host's name outside Dask."""
     try:
@@ -273,9 +310,13 @@ def grade_submission(task, course):
         kernels = "fresh (the template kernel died while grading this submission, which was graded again)"
     elif template is not None and result.problem.startswith(KERNEL_DIED):
         fresh = _grade_submission(task, course, None)
-        if not fresh.problem.startswith(KERNEL_DIED):  # not the student's doing: warm kernels fail here
-            warm.give_up("a warm kernel died where a fresh one did not (see the README: Warm kernels)")
-            result, kernels = fresh, f"fresh ({warm.problem})"
+        if not fresh.problem.startswith(KERNEL_DIED):
+            result, kernels = fresh, f"fresh ({WARM_DIED})"
+            # the student's code may die in warm kernels on purpose: only a kernel with no
+            # student code in it tells whether warm kernels fail on this machine
+            if not warm_kernel_works(template):
+                warm.give_up(f"{WARM_DIED}, and so did one that ran no student code (see the README: Warm kernels)")
+                kernels = f"fresh ({warm.problem})"
     result.kernels, result.shared_cpu = kernels, shared_cpu
     result.seconds = round(time.perf_counter() - started, 2)
     return result

@@ -10,16 +10,19 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from jupyter_client import KernelManager
 from matplotlib import image as plt_image
 
-from assignment import ASSIGNMENT, SUBMITTED_DIR, copy_course
+from assignment import ASSIGNMENT, NOTEBOOK, SUBMITTED_DIR, copy_course
 from assignment.grade_one import (KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir,
                                   socket_folder)
 from assignment.gradebook import template_gradebook
 from assignment.sandbox import bwrap_works
 from assignment.warm_kernels import WarmKernels
+
+from .hostile import good_notebook
 
 pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable on this machine")
 
@@ -413,6 +416,39 @@ def test_warm_kernels_that_die_where_fresh_ones_live_are_given_up(monkeypatch, t
         assert graded.kernels.startswith("fresh (a warm kernel died where a fresh one did not"), graded.kernels
         assert all(error is None for errors in _scores(graded.notebook).values() for error in errors)
         assert warm.template_for_next_submission() is None  # given up on this worker
+    finally:
+        warm.stop()
+
+
+#: A correct rand_init that ends its kernel when that kernel is a warm one (PID 1 is the template's supervisor).
+RAND_INIT_DIES_WHEN_WARM = '''import os
+
+
+def rand_init(X, k):
+    if b"template_kernel" in open("/proc/1/cmdline", "rb").read():
+        os._exit(3)
+    return np.asarray(X)[np.random.choice(len(X), k, replace=False)]
+'''
+
+
+def test_a_submission_that_dies_only_in_warm_kernels_is_graded_fresh_and_the_worker_keeps_them(monkeypatch, tmp_path):
+    """A student can make their code die in warm kernels alone. Their submission is graded with a
+    fresh kernel, and keeps its points; but a kernel with no student code in it still works, so
+    the worker keeps warm kernels for the next student (before, one such submission made its
+    worker grade every later one with fresh kernels)."""
+    from assignment import warm_kernels as module
+    monkeypatch.setenv("KERNELS", "warm")
+    warm = WarmKernels()
+    monkeypatch.setitem(module._WARM, "warm", warm)
+    course, task = correct_submission(tmp_path)
+    notebook = nbformat.writes(good_notebook(rand_init=RAND_INIT_DIES_WHEN_WARM)).encode()
+    hostile = Task("dies_when_warm", {**task.files, f"{ASSIGNMENT}/{NOTEBOOK}": notebook}, feedback=False)
+    try:
+        graded = grade_submission(hostile, course)
+        assert graded.problem == "" and graded.kernels == "fresh (a warm kernel died where a fresh one did not)", \
+            (graded.problem, graded.kernels)
+        assert all(error is None for errors in _scores(graded.notebook).values() for error in errors)
+        assert grade_submission(task, course).kernels == "warm", "expected the next submission graded warm"
     finally:
         warm.stop()
 
