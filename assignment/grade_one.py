@@ -56,12 +56,12 @@ KERNEL_OPTIONS = (
 SUBMISSION_TIMEOUT = 20 * 60
 KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
                "or the memory cap)")
-#: What a cell that killed the kernel is replaced with when the notebook is graded again.
 #: Why a submission whose warm kernel died was graded with a fresh kernel.
 WARM_DIED = "a warm kernel died where a fresh one did not"
 #: What the canary kernel runs: what every notebook does (BLAS threads, a figure drawn), no student code.
 CANARY_CODE = ("import numpy as np\nimport matplotlib.pyplot as plt\nsquare = np.ones((300, 300))\n"
                "plt.plot((square @ square).sum(axis=0)[:3])\nplt.show()\nprint('canary alive')")
+#: What a cell that killed the kernel is replaced with when the notebook is graded again.
 KILLED_CELL_STUB = ('raise RuntimeError("This cell stopped the grading kernel (os._exit, a crash '
                     'or running out of memory), so the grader did not run it.")')
 
