@@ -204,9 +204,17 @@ def last_error(log):
 
 
 def autograde(course, student_id, config, runtime):
-    """Autograde the staged submission; return (problem or "", the cell running when the kernel died)."""
+    """Autograde the staged submission; return (problem or "", the cell running when the kernel died).
+
+    Each run (the first, and each after a cell that killed the kernel was left out) starts with an
+    empty sockets' folder, the one folder a kernel may write in: nothing a kernel of an earlier run
+    learned there (the instructor's answers to inputs of its choosing, from a stand-in, say) is
+    seen by the next.
+    """
     progress = runtime / "progress.json"
     progress.unlink(missing_ok=True)
+    shutil.rmtree(socket_folder(runtime))
+    socket_folder(runtime)
     ok, log = run_converter(Autograde, config, student_id)
     if ok and (course / "autograded" / student_id / ASSIGNMENT / NOTEBOOK).exists():
         return "", None

@@ -56,6 +56,21 @@ def fixed_sum_prod(X, y):
 '''
 
 #: An Act 7 cell that ignores the interrupt: only a restart stops it.
+#: The kernel_exit case leaves a note in the one folder its kernel may write in, then ends the
+#: kernel; the grader grades it again without that cell, and a later cell looks for the note. A
+#: note seen there would carry what one run learned (the instructor's answers, from a stand-in)
+#: into the next.
+KEEP_A_NOTE_AND_EXIT = '''import os
+from ipykernel.kernelapp import IPKernelApp
+open(os.path.join(os.path.dirname(IPKernelApp.instance().ip), "note-from-an-earlier-run"), "w").close()
+os._exit(3)
+'''
+READ_THE_NOTE = '''import os as _os
+from ipykernel.kernelapp import IPKernelApp as _App
+_seen = _os.path.exists(_os.path.join(_os.path.dirname(_App.instance().ip), "note-from-an-earlier-run"))
+print("a note from an earlier run: " + ("seen" if _seen else "none"))
+'''
+
 #: Before it forces a restart, it swaps what the grader opens again then, or when the notebook
 #: ends: its connection file for a FIFO (an open with no writer blocks) and the progress file
 #: beside it for a link to a file outside. Neither may work: the kernel writes only in its
@@ -125,7 +140,8 @@ def build(case, folder, context):
     elif case == "ignores_interrupt":
         write(folder, good_notebook(act7_k_means_k2=IGNORES_INTERRUPT))
     elif case == "kernel_exit":
-        write(folder, good_notebook(act7_k_means_k2="import os\nos._exit(3)"))
+        write(folder, good_notebook(act7_k_means_k2=KEEP_A_NOTE_AND_EXIT,
+                                    act7_k_means_k3=reference_answers()["act7_k_means_k3"] + "\n" + READ_THE_NOTE))
     elif case == "kernel_exit_in_test":
         write(folder, good_notebook(rand_init="import os\n\ndef rand_init(X, k):\n    os._exit(3)"))
     elif case == "kernel_segfault":
@@ -214,7 +230,8 @@ CASES = {
     "ignores_interrupt": ("an Act 7 cell swaps the kernel's connection file for a FIFO and the progress "
                           "file for a link outside, then ignores SIGINT and loops forever", "flagged",
                           "cells stopped for taking too long: act7_k_means_k2", {"act7_scatter_plots"}),
-    "kernel_exit": ("an Act 7 cell calls os._exit", "needs_manual_grading",
+    "kernel_exit": ("an Act 7 cell leaves a note where its kernel may write, then calls os._exit",
+                    "needs_manual_grading",
                     "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),
     "kernel_segfault": ("an Act 7 cell crashes the interpreter (SIGSEGV)", "needs_manual_grading",
                         "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),

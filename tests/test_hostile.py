@@ -105,6 +105,15 @@ def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart_and_the_next_
     assert after == [("stream", "losses: "), ("display_data", "")], f"expected printed losses and a figure, got {after}"
 
 
+def test_a_run_graded_again_sees_nothing_an_earlier_runs_kernel_wrote(hostile_course):
+    """expected the kernel of the second run to find no note from the first, got one: a kernel
+    could then learn the instructor's answers in one run and use them in the next"""
+    nb = nbformat.read(hostile_course["course"] / "autograded" / "kernel_exit" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") ==
+                      "act7_k_means_k3" for o in c.get("outputs", []))
+    assert "a note from an earlier run: none" in printed, printed[:500]
+
+
 def test_good_submissions_in_the_mix_keep_full_marks(hostile_course):
     for student in ("good", "correct_alternative", "memory_bomb", "output_flood", "duplicated_cells",
                     "deleted_test_cells", "edited_test_cells", "stripped_metadata", "snooping"):
