@@ -224,7 +224,13 @@ def test_ctrl_c_stops_a_run_cleanly_and_the_next_run_grades_the_rest(tmp_path):
         made = worker_folders_now(group=process.pid)  # its workers' (the group it leads)
         os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         stopped = time.time()
-        assert process.wait(timeout=120) == 130
+        try:
+            assert process.wait(timeout=120) == 130
+        finally:  # a run that did not stop must not go on grading beside the next tests
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                remove_orphaned_semaphores(stopped)
         seconds = time.time() - stopped
         stderr.seek(0)
         said = stderr.read()
