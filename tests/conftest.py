@@ -8,6 +8,7 @@ import pytest
 import nbformat
 
 import assignment
+from assignment import cpu_groups
 from assignment.nbgrader_cli import nbgrader_env
 
 def hidden_code_lines():
@@ -45,6 +46,15 @@ def remove_orphaned_semaphores(since):
     for path in orphans.values():
         path.unlink(missing_ok=True)
     return len(orphans)
+
+
+@pytest.fixture(autouse=True)
+def no_stale_cpu_groups():
+    """After each test, remove the CPU groups of workers it killed on purpose (SIGKILL, or a
+    SIGTERM to a whole Dask process group), which could not remove their own: grading removes
+    them only when its next worker starts, which after the last test is never."""
+    yield
+    cpu_groups.remove_stale_groups()
 
 
 COURSE_FILES = ("nbgrader_config.py", "assignment", "source", "release", "examples")
