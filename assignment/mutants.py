@@ -159,12 +159,15 @@ def collect(folder, student, entry, auto_cells):
     return outcome
 
 
-def grade_entries(entries, workdir, workers=None, copies=1):
-    """Autograde ``entries`` (each ``copies`` times) on ``workers`` processes (default: one per
-    core) and return their Outcomes in order."""
+def grade_entries(entries, workdir, workers=None, copies=None):
+    """Autograde ``entries`` on ``workers`` processes (default: one per core), in one class, and
+    return their Outcomes in order. ``copies`` maps an entry's name to how many times it is
+    graded (default once); its copies are students ``<name>__<i>``, and follow one another."""
     base = reference_answers()
     auto_cells = automatic_cells()
-    students = [(f"{e.name}__{c}" if copies > 1 else e.name, e) for e in entries for c in range(copies)]
+    copies = copies or {}
+    students = [(f"{e.name}__{c}" if copies.get(e.name, 1) > 1 else e.name, e)
+                for e in entries for c in range(copies.get(e.name, 1))]
     folder = make_course(workdir / "course", {s: fill_release({**base, **e.answers}) for s, e in students})
     rows = grade_course(folder, workers)
     found = []
