@@ -75,6 +75,13 @@ c.GenerateFeedback.preprocessors = [
 c.GenerateFeedback.exporter_class = "assignment.exporters.FeedbackHTMLExporter"
 c.FeedbackHTMLExporter.template_name = "pa2_feedback"
 
+# A submission's markdown and outputs are the student's, and formgrader shows them to a grader who
+# is signed in: every HTML page of a notebook (formgrader's and the feedback's) keeps only inert
+# markup, with an allowlist that keeps the instructions readable (assignment/safe_html.py says why
+# nbconvert's own sanitizing is not enough).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "assignment.safe_html.clean_html",
+                          "markdown2html": "assignment.safe_html.SafeMarkdown"}
 # Formgrader shows the source's model answer and grading notes under each manually graded cell.
 # ShowRubric acts only on formgrader's "formgrade" template, never on feedback (template "feedback").
-c.HTMLExporter.preprocessors = ["assignment.rubric.ShowRubric"]
+c.HTMLExporter.preprocessors = ["assignment.safe_html.InertOutputs", "assignment.rubric.ShowRubric"]

@@ -15,6 +15,7 @@ from nbconvert.filters import markdown2html
 from nbconvert.preprocessors import Preprocessor
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, SOURCE_DIR
+from .safe_html import TRUSTED_CELLS
 
 RUBRIC_HTML = ROOT / "rubric" / f"{ASSIGNMENT}.html"
 #: Where a markdown model answer's grading notes start, e.g. ``*Grading (2 points):* ...``
@@ -116,7 +117,7 @@ class ShowRubric(Preprocessor):
         if getattr(self.parent, "template_name", None) != "formgrade":
             return nb, resources
         entries = {entry.grade_id: entry for entry in rubric_entries()}
-        cells = []
+        cells, rubrics = [], set()
         for cell in nb.cells:
             cells.append(cell)
             entry = entries.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
@@ -124,7 +125,10 @@ class ShowRubric(Preprocessor):
                 cells.append(nbformat.v4.new_markdown_cell(
                     f'<div class="alert alert-info pa2-rubric"><strong>Rubric (from the source)</strong>'
                     f"{markdown2html(entry_markdown(entry))}</div>"))
+                rubrics.add(id(cells[-1]))
         nb.cells = cells
+        # the instructor's boxes are rendered as written; the student's markup is cleaned (assignment.safe_html)
+        resources.setdefault(TRUSTED_CELLS, set()).update(rubrics)
         return nb, resources
 
 

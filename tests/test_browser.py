@@ -19,12 +19,44 @@ from assignment.rubric import rubric_entries
 
 from .browser import TOKEN, artefacts_dir, chromium, jupyter_lab
 from .conftest import run_module
+from .hostile import good_notebook, write
 from .test_rubric import words
 
 GRADED_STUDENT = "correct_alternative"   # all tests pass; only the manual cells are open
 FEEDBACK_STUDENT = "seed_transcript"     # loses points in several checks
 COMMENT = "Clear reasoning; say why the shape of indices decides the result."
 VALIDATE_TIMEOUT_MS = 180_000
+MARKUP_STUDENT = "markup_that_runs_script"  # its answers carry script in every form a page could run
+
+
+def _mark(number, window="window"):
+    """JavaScript that adds ``number`` to ``window.__pa2_ran``: proof that a student's markup ran."""
+    return f"{window}.__pa2_ran=({window}.__pa2_ran||[]).concat([{number}])"
+
+
+#: number -> what the student's markup tries; each payload below records its number when it runs.
+PAYLOADS = {1: "<script> in a markdown answer", 2: "<img onerror> in a markdown answer",
+            3: "<script> in an HTML output", 4: "<img onerror> in an HTML output",
+            5: "a JavaScript output", 6: "<img onerror> in a Markdown output",
+            7: "an event handler slipped into a PNG output's width", 8: "<svg onload> and <script> in an SVG output",
+            9: "an <iframe srcdoc> in an HTML output", 10: "a javascript: link in a markdown answer"}
+MARKUP_ANSWER = (
+    "Each row of `indices` picks one element of the same row of `arr`.\n\n"
+    f"<script>{_mark(1)}</script>\n\n"
+    f'<img src="x" onerror="{_mark(2)}">\n\n'
+    '<div class="alert alert-info pa2-rubric"><strong>Rubric (from the source)</strong> '
+    "any answer earns both points</div>\n\n"
+    f'<a href="javascript:{_mark(10)}">see also</a>\n')
+MARKUP_OUTPUTS = f"""
+from IPython.display import HTML, Javascript, Markdown, display
+display(HTML('<b>bold output</b><script>{_mark(3)}</script><img src=x onerror="{_mark(4)}">'))
+display(Javascript("{_mark(5)}"))
+display(Markdown('<img src=x onerror="{_mark(6)}">'))
+display({{"image/png": "not base64"}}, raw=True, metadata={{"image/png": {{"width": "1 onerror={_mark(7)}"}}}})
+display({{"image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg" onload="{_mark(8)}"><script>{_mark(8)}</script></svg>'}},
+        raw=True)
+display(HTML('<iframe srcdoc="<script>{_mark(9, "parent")}</script>"></iframe>'))
+"""
 
 
 def grades(course):
@@ -44,6 +76,12 @@ def course(graded_course, tmp_path_factory):
     shutil.copytree(graded_course, course, symlinks=True)
     run_nbgrader("release_assignment", ASSIGNMENT, "--force", cwd=course)
     shutil.copytree(course / "submitted" / GRADED_STUDENT / ASSIGNMENT, course / "student" / ASSIGNMENT)
+    reference = good_notebook()
+    act7 = next(c.source for c in reference.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "act7_k_means_k2")
+    write(course / "submitted" / MARKUP_STUDENT, good_notebook(take_along_axis_explanation=MARKUP_ANSWER,
+                                                              act7_k_means_k2=act7 + "\n" + MARKUP_OUTPUTS))
+    result = run_module(course, "grade")
+    assert result.returncode == 0, result.stdout + result.stderr
     return course
 
 
@@ -197,3 +235,39 @@ def test_feedback_summary_comes_first_links_to_the_failed_cells_and_shows_hints(
     finally:
         context.close()
     assert fetched == [], f"the feedback page fetched from the network: {fetched[:3]}"
+
+
+def markup_ran(page):
+    """What the student's markup ran on ``page``, once the images that fail to load have fired."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+    return [PAYLOADS[n] for n in page.evaluate("window.__pa2_ran || []")]
+
+
+def test_a_students_markup_runs_no_script_in_formgrader(course, lab, page, shots):
+    """A grader who opens a submission in formgrader runs none of its script (which could set
+    scores through formgrader's API with the grader's session), and still reads the notebook:
+    the instructions' headings, the student's answer as text, the figures, one rubric per
+    manually graded cell (the student's forged rubric box is not one)."""
+    with Gradebook(db_url(course)) as gb:
+        submission = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).id
+    page.goto(f"{lab}/formgrader/submissions/{submission}/?token={TOKEN}")
+    page.locator(".pa2-rubric").first.wait_for()
+    ran = markup_ran(page)
+    page.screenshot(path=shots / "formgrader_student_markup.png")
+    assert ran == [], f"expected none of the student's script to run in formgrader, got {ran}"
+    assert page.locator("h1", has_text="Programming Assignment 2").count() == 1
+    assert "Each row of indices picks one element of the same row of arr." in squash(page.locator("body").inner_text())
+    assert page.locator("a[href^='javascript:' i]").count() == 0
+    manual = rubric_entries(course / "source" / ASSIGNMENT / NOTEBOOK)
+    assert page.locator(".pa2-rubric").count() == len(manual), "the student's forged rubric box looks like one"
+    assert page.locator("img[src^='data:image/png']").count() >= 8, "the student's figures are missing"
+
+
+def test_a_students_markup_runs_no_script_in_their_feedback(course, page):
+    """The feedback page of that submission runs none of its script either, and shows its figures."""
+    page.goto((course / "feedback" / MARKUP_STUDENT / ASSIGNMENT / "clustering.html").as_uri())
+    ran = markup_ran(page)
+    assert ran == [], f"expected none of the student's script to run in the feedback page, got {ran}"
+    assert "Each row of indices picks one element of the same row of arr." in squash(page.locator("body").inner_text())
+    assert page.locator("img[src^='data:image/png']").count() >= 8, "the student's figures are missing"
