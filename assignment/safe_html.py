@@ -85,9 +85,17 @@ _CLEANER = bleach.Cleaner(tags=TAGS, attributes=_attribute_allowed, protocols=["
                           strip=False, strip_comments=True, css_sanitizer=CSS)
 
 
-@functools.lru_cache(maxsize=8192)
-def _clean(text):
+#: Cleaned HTML is remembered for texts up to this many characters, 2048 of them: 32 MiB at most.
+REMEMBERED_CHARS = 16 * 1024
+
+
+@functools.lru_cache(maxsize=2048)
+def _remembered_clean(text):
     return _CLEANER.clean(text)
+
+
+def _clean(text):
+    return _remembered_clean(text) if len(text) <= REMEMBERED_CHARS else _CLEANER.clean(text)
 
 
 @jinja2.pass_context
