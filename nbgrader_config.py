@@ -81,7 +81,8 @@ c.FeedbackHTMLExporter.template_name = "pa2_feedback"
 # nbconvert's own sanitizing is not enough).
 c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.filters = {"clean_html": "assignment.safe_html.clean_html",
-                          "markdown2html": "assignment.safe_html.SafeMarkdown"}
+                          "markdown2html": "assignment.safe_html.SafeMarkdown",
+                          "strip_files_prefix": "assignment.safe_html.strip_files_prefix"}
 # Formgrader shows the source's model answer and grading notes under each manually graded cell.
 # ShowRubric acts only on formgrader's "formgrade" template, never on feedback (template "feedback").
 c.HTMLExporter.preprocessors = ["assignment.safe_html.InertOutputs", "assignment.rubric.ShowRubric"]

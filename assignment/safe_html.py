@@ -12,7 +12,8 @@ unquoted, where no escaping helps. So ``nbgrader_config.py`` gives every ``HTMLE
 
 * ``sanitize_html = True``: HTML and Markdown outputs go through ``clean_html``, and no
   JavaScript output or widget is written; :class:`SafeMarkdown` cleans markdown cells (nbgrader's
-  templates render them without ``clean_html``);
+  templates render them without ``clean_html``), and :func:`strip_files_prefix` cleans again
+  after the one filter those templates apply to markdown afterwards;
 * :func:`clean_html` in place of nbconvert's: an allowlist wide enough for the notebook's own
   markdown and code (headings, paragraphs, lists, tables, links, images, highlighted code), and
   nothing that runs: no event-handler attribute, no link but to http(s), mail or the page
@@ -31,6 +32,7 @@ import re
 import bleach
 import jinja2
 from bleach.css_sanitizer import CSSSanitizer
+from nbconvert import filters
 from nbconvert.preprocessors import Preprocessor
 from traitlets.config import LoggingConfigurable
 
@@ -54,8 +56,10 @@ CSS = CSSSanitizer(allowed_css_properties=["text-align", "vertical-align", "colo
 
 
 def _url(value, schemes, relative):
-    """Whether ``value`` is a URL of one of ``schemes`` (or, when ``relative``, one with no scheme)."""
+    """Whether ``value`` is a URL of one of ``schemes`` (or, when ``relative``, one with no scheme),
+    as it is also after nbconvert's ``strip_files_prefix`` takes ``files/`` off its start."""
     url = re.sub(r"[\x00-\x20]", "", value).lower()
+    url = re.sub(r"^(/?files/)+", "", url)
     if url.startswith(schemes):
         return True
     return relative and not re.match(r"[a-z][a-z0-9+.-]*:", url)
@@ -110,6 +114,16 @@ def clean_html(context, element):
     if cell is not None and id(cell) in context.get("resources", {}).get(TRUSTED_CELLS, ()):
         return text
     return _clean(text)
+
+
+@jinja2.pass_context
+def strip_files_prefix(context, text):
+    """The template filter ``strip_files_prefix`` (nbconvert's), cleaned again after it.
+
+    nbgrader's templates apply it after ``markdown2html``; it turns ``href="files/x"`` into
+    ``href="x"``, so ``files/javascript:...`` would come out as a ``javascript:`` link.
+    """
+    return clean_html(context, filters.strip_files_prefix(text))
 
 
 class SafeMarkdown(LoggingConfigurable):

@@ -39,14 +39,17 @@ PAYLOADS = {1: "<script> in a markdown answer", 2: "<img onerror> in a markdown 
             3: "<script> in an HTML output", 4: "<img onerror> in an HTML output",
             5: "a JavaScript output", 6: "<img onerror> in a Markdown output",
             7: "an event handler slipped into a PNG output's width", 8: "<svg onload> and <script> in an SVG output",
-            9: "an <iframe srcdoc> in an HTML output", 10: "a javascript: link in a markdown answer"}
+            9: "an <iframe srcdoc> in an HTML output", 10: "a javascript: link in a markdown answer",
+            11: "a files/javascript: link in a markdown answer (nbconvert strips files/ after cleaning)",
+            12: "a files/javascript: markdown link in a markdown answer"}
 MARKUP_ANSWER = (
     "Each row of `indices` picks one element of the same row of `arr`.\n\n"
     f"<script>{_mark(1)}</script>\n\n"
     f'<img src="x" onerror="{_mark(2)}">\n\n'
     '<div class="alert alert-info pa2-rubric"><strong>Rubric (from the source)</strong> '
     "any answer earns both points</div>\n\n"
-    f'<a href="javascript:{_mark(10)}">see also</a>\n')
+    f'<a href="javascript:{_mark(10)}">see also</a>\n\n'
+    f'<a href="files/javascript:{_mark(11)}">my derivation</a> [or this](files/javascript:{_mark(12)})\n')
 MARKUP_OUTPUTS = f"""
 from IPython.display import HTML, Javascript, Markdown, display
 display(HTML('<b>bold output</b><script>{_mark(3)}</script><img src=x onerror="{_mark(4)}">'))

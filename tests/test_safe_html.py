@@ -26,6 +26,7 @@ ANSWER = """Each row of `indices` picks one element.
 <img src="x" onerror="window.ran = 2">
 
 <a href="javascript:window.ran = 3">see also</a> <a href=" JaVaScRiPt:window.ran = 4">or</a>
+<a href="files/javascript:window.ran = 8">my derivation</a> [or this](files/javascript:window.ran=9)
 
 <iframe srcdoc="<script>parent.ran = 5</script>"></iframe>
 
@@ -146,6 +147,9 @@ def test_the_instructions_and_code_are_rendered_as_written():
     ('<img src="data:image/png;base64,iVBORw0KGgo=" alt="a" width="40">',
      '<img src="data:image/png;base64,iVBORw0KGgo=" alt="a" width="40">'),
     ('<a href="data:text/html,<script>x</script>">x</a>', "<a>x</a>"),
+    ('<a href="files/javascript:x">x</a>', "<a>x</a>"),
+    ('<a href="/files/files/JavaScript:x">x</a>', "<a>x</a>"),
+    ('<a href="files/notes.txt">notes</a>', '<a href="files/notes.txt">notes</a>'),
     ('<img src="/formgrader/api/assignments">', "<img>"),
     ('<img src="x" width="1 onerror=x">', "<img>"),
     ('<p style="position: fixed; color: red">x</p>', '<p style="color: red;">x</p>'),
