@@ -55,9 +55,11 @@ def student_ids(submitted_dir):
 
 
 def read_task(folder, feedback=True):
-    """A :class:`Task` holding every file of a student's folder."""
+    """A :class:`Task` holding every file of a student's folder; a symbolic link is not followed
+    (it could name a file of the instructor's, which the student's kernel would then read)."""
     files = {p.relative_to(folder).as_posix(): p.read_bytes()
-             for p in sorted(folder.rglob("*")) if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+             for p in sorted(folder.rglob("*"))
+             if p.is_file() and not p.is_symlink() and ".ipynb_checkpoints" not in p.parts}
     return Task(folder.name, files, feedback)
 
 
@@ -65,7 +67,7 @@ def fingerprint(task, course):
     """A hash of a submission's files and of the course: a saved result is reused only while both are unchanged."""
     digest = hashlib.sha256(f"v{RECORD_VERSION}:{course.digest}".encode())
     for name, content in sorted(task.files.items()):
-        digest.update(name.encode() + b"\0" + content)
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + content)  # any file name, even undecodable
     return digest.hexdigest()
 
 
@@ -106,8 +108,13 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
     students = student_ids(paths["submitted"]) if students is None else students
     rows, tasks, stamps, unsandboxed, unchanged, notes, seconds = {}, [], {}, [], set(), {}, {}
     for student_id in students:
-        task = read_task(paths["submitted"] / student_id, feedback)
-        stamps[student_id] = fingerprint(task, course)
+        try:
+            task = read_task(paths["submitted"] / student_id, feedback)
+            stamps[student_id] = fingerprint(task, course)
+        except (OSError, ValueError) as error:  # one unreadable folder never stops the class
+            rows[student_id] = failed_row(student_id, f"the submission's files could not be read: {error}"[:300],
+                                          [], "")
+            continue
         saved = load_record(paths, student_id)
         seconds[student_id] = saved.get("seconds") if saved else None
         if saved and saved.get("fingerprint") == stamps[student_id]:

@@ -30,16 +30,31 @@ class Repair:
 
 
 def nbgrader_meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {})
+    """The cell's nbgrader metadata: a dict, empty when it has none (or something else there)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
 
 
 def grade_id(cell):
-    return nbgrader_meta(cell).get("grade_id")
+    """The cell's grade_id: a string, or None."""
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
 
 
 def is_student_cell(meta):
     """Cells whose content the student writes (solutions, and cells without nbgrader metadata)."""
     return not meta or meta.get("solution") or not (meta.get("locked") or meta.get("grade"))
+
+
+def _without_lone_surrogates(value):
+    """``value`` (parsed JSON) with each lone surrogate of its strings replaced by "?"."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def read_submission(folder):
@@ -58,9 +73,13 @@ def read_submission(folder):
         raise SubmissionProblem(f"{NOTEBOOK} is empty ({len(raw)} bytes)")
     try:
         text = raw.decode("utf-8")
-        json.loads(text)
+        data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SubmissionProblem(f"{NOTEBOOK} is not valid notebook JSON ({error})") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\udcff" is valid JSON, not UTF-8): it becomes "?"
+        text = json.dumps(_without_lone_surrogates(data))
     try:
         with warnings.catch_warnings():  # duplicate cell ids (copied cells) are fixed silently
             warnings.simplefilter("ignore")
@@ -101,15 +120,20 @@ def repair(student_nb, release_nb):
     release_cells = release_nb.cells
     wanted = {grade_id(c): c for c in release_cells if grade_id(c)}
 
-    # 1. one cell per grade_id; unknown grade_ids lose their metadata
+    # 1. one cell per grade_id; unknown grade_ids, and nbgrader metadata that is no dict or has a
+    # grade_id that is no string, are dropped (noted with repr: what a student wrote may hold
+    # control characters meant for the instructor's terminal)
     seen = {}
     for index, cell in enumerate(nb.cells):
         gid = grade_id(cell)
         if gid is None:
+            if "nbgrader" in cell.get("metadata", {}) and (not nbgrader_meta(cell) or "grade_id" in nbgrader_meta(cell)):
+                notes.append(f"ignored malformed nbgrader metadata {str(cell.metadata['nbgrader'])[:40]!r}")
+                del cell.metadata["nbgrader"]
             continue
         if gid not in wanted:
             del cell.metadata["nbgrader"]
-            notes.append(f"ignored unknown cell id {gid}")
+            notes.append(f"ignored unknown cell id {gid[:60]!r}")
             continue
         seen.setdefault(gid, []).append(index)
     for gid, indices in seen.items():

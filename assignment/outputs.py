@@ -8,6 +8,7 @@ code tampers with the grader: a person should look).
 import csv
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 
 import nbformat
@@ -75,10 +76,34 @@ def timed_out_cells(notebook):
     return found
 
 
+#: C0 and C1 control characters (and DEL): in a reason they could rewrite the instructor's
+#: terminal line ("\r", escape sequences) or hide what follows.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: What a spreadsheet reads as the start of a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def printable(text):
+    """``text`` with each control character written as its escape (``\x1b``), a tab or newline as a space."""
+    return CONTROL.sub(lambda m: " " if m.group() in "\t\n" else repr(m.group())[1:-1], text)
+
+
+def spreadsheet_safe(value):
+    """A CSV cell that no spreadsheet reads as a formula: a text starting with =, +, -, @, tab or
+    carriage return gets a leading apostrophe (OWASP's advice); numbers, signed ones too, stay."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
 def failed_row(student_id, problem, notes, flag):
     """The row of a submission that could not be scored: empty score, never 0."""
     flagged = [f"flagged for review: {flag}"] if flag else []
-    return GradeRow(student_id, "", "", "failed", "; ".join([problem] + flagged + notes))
+    return GradeRow(student_id, "", "", "failed", printable("; ".join([problem] + flagged + notes)))
 
 
 def graded_row(url, paths, student_id, notes, flag):
@@ -96,10 +121,10 @@ def graded_row(url, paths, student_id, notes, flag):
     if timed_out:
         reasons.append(f"cells stopped for taking too long: {', '.join(timed_out[:5])}")
     row = GradeRow(student_id, f"{scores.score:g}", f"{scores.max_score:g}",
-                   "needs_manual_grading" if scores.pending else "graded", "; ".join(reasons + notes))
+                   "needs_manual_grading" if scores.pending else "graded", printable("; ".join(reasons + notes)))
     if flag:
         row.status = "flagged"
-        row.reason = "; ".join(filter(None, [f"flagged for review: {flag}", row.reason]))
+        row.reason = printable("; ".join(filter(None, [f"flagged for review: {flag}", row.reason])))
     return row
 
 
@@ -129,7 +154,7 @@ def write_grades(rows, path):
         writer = csv.writer(handle)
         writer.writerow(FIELDS)
         for row in rows:
-            writer.writerow([getattr(row, f) for f in FIELDS])
+            writer.writerow([spreadsheet_safe(getattr(row, f)) for f in FIELDS])
 
 
 def format_table(rows, width=140):

@@ -37,6 +37,7 @@ import nbformat  # noqa: E402
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, results, similarity  # noqa: E402
 from .hints import BY_ID, hint_of  # noqa: E402
+from .outputs import spreadsheet_safe  # noqa: E402
 
 TEST_FIELDS = ["grade_id", "target", "points", "graded", "passed", "pass_rate", "mean_score",
                "discrimination"]
@@ -69,13 +70,14 @@ def failure_messages(notebook):
 
 
 def hints_shown(notebook):
-    """Map grade_id -> id of the likely mistake shown under each cell of an autograded notebook."""
+    """Map grade_id -> id of the likely mistake shown under each test cell of an autograded
+    notebook. Only test cells: their outputs are the grader's, an answer cell's are the kernel's."""
     found = {}
     for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        meta = cell.get("metadata", {}).get("nbgrader", {})
         hint = hint_of(cell)
-        if grade_id and hint:
-            found[grade_id] = hint[0]
+        if meta.get("grade_id") and meta.get("grade") and not meta.get("solution") and hint and hint[0] in BY_ID:
+            found[meta["grade_id"]] = hint[0]
     return found
 
 
@@ -166,10 +168,11 @@ def student_rows(class_results, tests):
 
 
 def write_csv(path, fields, rows):
+    """Write ``rows`` (dicts) to ``path``; no cell is read as a formula by a spreadsheet."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
 
 
 def _png(fig):

@@ -6,6 +6,7 @@ reference answers, then breaks it the way real submissions break. ``CASES`` maps
 """
 import copy
 import json
+import os
 
 import nbformat
 
@@ -88,6 +89,14 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 while True:
     pass
 '''
+
+#: The odd_files case: a cell reads the file its submission links to an instructor's file, and
+#: an added cell's grade_id would rewrite the instructor's terminal line (carriage return,
+#: erase line) to show a forged row and hide what follows.
+READ_THE_LINK = '''import os as _os
+print("LINKED:", open("linked.txt").read()[:200] if _os.path.exists("linked.txt") else "absent")
+'''
+FORGED_ROW = "\r\x1b[2Kforged  74  74  graded\x1b[8m"
 
 #: The snooping case, in two cells so that each part of the walk has a whole cell's time limit
 #: (the walk reads some 200 000 names: 4 s on a quiet machine, many times that beside hanging
@@ -211,6 +220,14 @@ def build(case, folder, context):
         write(folder, good_notebook(k_means=(
             "def k_means(X, k, max_iters=50, eps=1e-5):\n    return X[:k], [0.0]\n\n"
             "def check(condition, message):\n    pass")))
+    elif case == "odd_files":
+        nb = good_notebook(act7_k_means_k3=reference_answers()["act7_k_means_k3"] + "\n" + READ_THE_LINK)
+        nb.cells.append(nbformat.v4.new_markdown_cell("an added cell", metadata={"nbgrader": 5}))
+        nb.cells.append(nbformat.v4.new_code_cell("# a lone surrogate: \udcff\nx = 1", metadata={"nbgrader": {
+            "grade_id": FORGED_ROW, "solution": True, "grade": False, "locked": False, "schema_version": 3}}))
+        path = write(folder, raw=json.dumps(nb).encode())  # (nbformat.write refuses the lone surrogate)
+        (path.parent / os.fsdecode(b"notes\xff.txt")).write_text("a file name that is not UTF-8")
+        (path.parent / "linked.txt").symlink_to(context["link_target"])
     elif case == "snooping":
         rest = SNOOP_REST.replace("PORT", str(context["port"])).replace("TARGETS", json.dumps(context["targets"]))
         write(folder, good_notebook(act7_k_means_k2=after_act7(SNOOP_USR),
@@ -258,6 +275,9 @@ CASES = {
     "tamper_builtins": ("wrong rand_init, builtins.sum replaced", "flagged", "assigns builtins.sum", None),
     "tamper_sys_modules": ("wrong associate_centroids, sys.modules edited", "flagged", "sys.modules", None),
     "tamper_check_helpers": ("wrong k_means, the check helper redefined", "flagged", "redefines check", None),
+    "odd_files": ("a file name that is not UTF-8, a link to an instructor's file, an added cell whose "
+                  "nbgrader metadata is 5, one whose grade_id holds terminal control characters and a "
+                  "lone surrogate", "needs_manual_grading", "ignored malformed nbgrader metadata", set()),
     "snooping": ("walks the file system for hidden tests and the gradebook, connects to a "
                  "loopback server, writes outside its folder", "needs_manual_grading", "", set()),
 }

@@ -69,7 +69,8 @@ def hostile_course(tmp_path_factory):
     outside = course / "written_by_student.txt"
     neighbour = course / "autograded" / "correct_alternative" / "written_by_student.txt"
     listener = Listener()
-    context = {"port": listener.port, "targets": [str(outside), str(neighbour), "/tmp/pa2_written_by_student.txt"]}
+    context = {"port": listener.port, "targets": [str(outside), str(neighbour), "/tmp/pa2_written_by_student.txt"],
+               "link_target": str(course / "nbgrader_config.py")}
     for case in CASES:
         build(case, course / "submitted" / case, context)
     try:
@@ -114,9 +115,29 @@ def test_a_run_graded_again_sees_nothing_an_earlier_runs_kernel_wrote(hostile_co
     assert "a note from an earlier run: none" in printed, printed[:500]
 
 
+def test_odd_files_are_graded_and_neither_leak_nor_reach_the_terminal(hostile_course):
+    """expected the linked instructor file unseen by the kernel, and the forged grade_id written
+    as its escapes in grades.csv, got the file's text in the notebook or raw control characters"""
+    nb = nbformat.read(hostile_course["course"] / "autograded" / "odd_files" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "LINKED: absent" in printed, printed[:1000]
+    reason = hostile_course["rows"]["odd_files"]["reason"]
+    assert "\\r\\x1b[2Kforged" in reason, reason
+    assert not any(ord(ch) < 32 or 0x7f <= ord(ch) <= 0x9f for ch in reason), repr(reason)
+
+
+def test_the_class_report_covers_a_class_of_hostile_submissions(hostile_course):
+    """expected `make report` to succeed on this class (an int as a cell's nbgrader metadata, a
+    lone surrogate in an answer used to stop it for everyone), got a failure"""
+    result = run_module(hostile_course["course"], "report")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    students = (hostile_course["course"] / "reports" / ASSIGNMENT / "students.csv").read_text()
+    assert "odd_files" in students and "\x1b" not in students
+
+
 def test_good_submissions_in_the_mix_keep_full_marks(hostile_course):
     for student in ("good", "correct_alternative", "memory_bomb", "output_flood", "duplicated_cells",
-                    "deleted_test_cells", "edited_test_cells", "stripped_metadata", "snooping"):
+                    "deleted_test_cells", "edited_test_cells", "stripped_metadata", "snooping", "odd_files"):
         assert auto_losses(hostile_course["course"], student) == set(), student
         assert float(hostile_course["rows"][student]["max_score"]) == MAX_SCORE, student
 

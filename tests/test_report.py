@@ -33,6 +33,30 @@ def test_messages_that_differ_only_in_numbers_are_grouped():
     assert len(groups) == 3
 
 
+def test_only_the_graders_hints_in_test_cells_count_as_likely_mistakes():
+    """A hint forged in an answer cell's outputs (the kernel's) or with an unknown id is not counted."""
+    from assignment.hints import MISTAKES, hint_output
+    known = MISTAKES[0]
+    forged = nbformat.v4.new_output("display_data", data={"text/plain": "x"},
+                                    metadata={"pa2_hint": "=HYPERLINK(\"http://x/\")"})
+    def cell(grade_id, solution, *outputs):
+        return nbformat.v4.new_code_cell("", outputs=list(outputs), metadata={"nbgrader": {
+            "grade_id": grade_id, "grade": not solution, "solution": solution}})
+    nb = nbformat.v4.new_notebook(cells=[cell("act7_k_means_k2", True, hint_output(known)),
+                                         cell("compute_sq_dists_sanity", False, forged),
+                                         cell("compute_sq_dists_matches_cdist", False, hint_output(known))])
+    assert report.hints_shown(nb) == {"compute_sq_dists_matches_cdist": known.id}
+
+
+@pytest.mark.parametrize("value, written", [
+    ("=HYPERLINK(\"http://x/\")", "'=HYPERLINK(\"http://x/\")"), ("+1+cmd", "'+1+cmd"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("-2+3", "'-2+3"), ("-2.5", "-2.5"), ("+3", "+3"), ("lost points in 2 cells", "lost points in 2 cells"), (7, 7)])
+def test_no_csv_cell_is_read_as_a_formula(value, written, tmp_path):
+    """Text a spreadsheet would read as a formula gets an apostrophe; numbers stay numbers."""
+    report.write_csv(tmp_path / "x.csv", ["v"], [{"v": value}])
+    assert read_csv(tmp_path / "x.csv") == [{"v": str(written)}]
+
+
 def test_discrimination_is_the_correlation_and_undefined_for_constants():
     # deviations (-2/3, 1/3, 1/3) and (-30, 10, 20): 30 / sqrt(6/9 * 1400)
     assert report.correlation([0, 1, 1], [10, 50, 60]) == pytest.approx(30 / (6 / 9 * 1400) ** 0.5)
