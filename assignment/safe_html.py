@@ -18,8 +18,8 @@ unquoted, where no escaping helps. So ``nbgrader_config.py`` gives every ``HTMLE
   markdown and code (headings, paragraphs, lists, tables, links, images, highlighted code), and
   nothing that runs: no event-handler attribute, no link but to http(s), mail or the page
   itself, no image but data:image or http(s), no class but code highlighting's (so a
-  student's box cannot pass for the rubric). Other markup is shown as text, so the grader sees
-  what was tried;
+  student's box cannot pass for the rubric), and every id prefixed (so none can stand in for
+  one of formgrader's own). Other markup is shown as text, so the grader sees what was tried;
 * :class:`InertOutputs`: before rendering, outputs keep only the data a page shows passively,
   with well-formed images, and the metadata the template reads only when it is of the right kind.
 
@@ -44,10 +44,17 @@ TAGS = HEADINGS | {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
     "em", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span",
     "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var"}
-#: Classes of highlighted code (Pygments' short token names, ``highlight``, ``hl-<language>``), of
-#: markdown headings' anchor links and of the grader's likely-mistake notes (``pa2-hint``, which
-#: only styles a note): the only classes kept.
-SAFE_CLASS = re.compile(r"highlight|hl-[\w-]+|anchor-link|language-[\w+-]+|[a-z]{1,3}\d?|pa2-hint")
+#: Classes of highlighted code (Pygments' short token names, ``highlight``, ``hl-<language>``) and
+#: of markdown headings' anchor links: the only classes kept. The grader's likely-mistake note
+#: (``pa2-hint``) keeps its class in the outputs of test cells, which only the grader writes.
+SAFE_CLASS = re.compile(r"highlight|hl-[\w-]+|anchor-link|language-[\w+-]+|[a-z]{1,3}\d?")
+HINT_CLASS = "pa2-hint"
+#: Every id in cleaned markup starts with this, and every link to a place in the page with "#"
+#: and this: an id of the student's choosing could otherwise take the place of one of the page's
+#: own. Formgrader's script finds each score box and comment by the first element with the
+#: grade_id (or grade_id-comment) as id: a heading with a check's grade_id, earlier in the page,
+#: made the grader's "Full credit" on an answer give full credit for that failed check too.
+ID_PREFIX = "user-content-"
 LINK_SCHEMES = ("http:", "https:", "mailto:")
 IMAGE_SCHEMES = ("http:", "https:", "data:image/")
 SIZE = re.compile(r"\d{1,5}(\.\d{1,3})?(px|%)?")
@@ -65,10 +72,11 @@ def _url(value, schemes, relative):
     return relative and not re.match(r"[a-z][a-z0-9+.-]*:", url)
 
 
-def _attribute_allowed(tag, name, value):
-    """bleach's attribute filter: which attributes of a student's markup are kept."""
+def _attribute_allowed(tag, name, value, hint=False):
+    """bleach's attribute filter: which attributes of a student's markup are kept (``hint``: also
+    the class of the grader's likely-mistake note)."""
     if name == "class":
-        return all(SAFE_CLASS.fullmatch(word) for word in value.split())
+        return all(SAFE_CLASS.fullmatch(word) or (hint and word == HINT_CLASS) for word in value.split())
     if name == "style":
         return True  # properties outside CSS are dropped by the CSS sanitizer
     if name in ("title", "align"):
@@ -85,8 +93,31 @@ def _attribute_allowed(tag, name, value):
         or (name == "open" and tag == "details")
 
 
-_CLEANER = bleach.Cleaner(tags=TAGS, attributes=_attribute_allowed, protocols=["http", "https", "mailto", "data"],
-                          strip=False, strip_comments=True, css_sanitizer=CSS)
+class _PrefixedIds(bleach.html5lib_shim.Filter):
+    """Put :data:`ID_PREFIX` before every id, and after the "#" of every link within the page
+    (once: markup cleaned twice keeps one prefix)."""
+
+    def __iter__(self):
+        for token in super().__iter__():
+            if token["type"] in ("StartTag", "EmptyTag") and token.get("data"):
+                attributes = dict(token["data"])
+                ids = attributes.get((None, "id"))
+                if ids is not None and not ids.startswith(ID_PREFIX):
+                    attributes[(None, "id")] = ID_PREFIX + ids
+                href = attributes.get((None, "href"))
+                if href is not None and href.startswith("#") and not href.startswith("#" + ID_PREFIX):
+                    attributes[(None, "href")] = "#" + ID_PREFIX + href[1:]
+                token["data"] = attributes
+            yield token
+
+
+def _cleaner(hint):
+    return bleach.Cleaner(tags=TAGS, attributes=lambda tag, name, value: _attribute_allowed(tag, name, value, hint),
+                          protocols=["http", "https", "mailto", "data"], strip=False, strip_comments=True,
+                          css_sanitizer=CSS, filters=[_PrefixedIds])
+
+
+_CLEANERS = {False: _cleaner(False), True: _cleaner(True)}
 
 
 #: Cleaned HTML is remembered for texts up to this many characters, 2048 of them: 32 MiB at most.
@@ -94,12 +125,17 @@ REMEMBERED_CHARS = 16 * 1024
 
 
 @functools.lru_cache(maxsize=2048)
-def _remembered_clean(text):
-    return _CLEANER.clean(text)
+def _remembered_clean(text, hint):
+    return _CLEANERS[hint].clean(text)
 
 
-def _clean(text):
-    return _remembered_clean(text) if len(text) <= REMEMBERED_CHARS else _CLEANER.clean(text)
+def _clean(text, hint=False):
+    return _remembered_clean(text, hint) if len(text) <= REMEMBERED_CHARS else _CLEANERS[hint].clean(text)
+
+
+def _is_test_cell(cell):
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return isinstance(meta, dict) and bool(meta.get("grade")) and not meta.get("solution")
 
 
 @jinja2.pass_context
@@ -113,7 +149,7 @@ def clean_html(context, element):
     cell = context.get("cell")
     if cell is not None and id(cell) in context.get("resources", {}).get(TRUSTED_CELLS, ()):
         return text
-    return _clean(text)
+    return _clean(text, hint=cell is not None and _is_test_cell(cell))
 
 
 @jinja2.pass_context

@@ -26,6 +26,7 @@ GRADED_STUDENT = "correct_alternative"   # all tests pass; only the manual cells
 FEEDBACK_STUDENT = "seed_transcript"     # loses points in several checks
 COMMENT = "Clear reasoning; say why the shape of indices decides the result."
 VALIDATE_TIMEOUT_MS = 180_000
+HIJACKED = "compute_sq_dists_matches_cdist"  # formgrader finds a grade's score box by the first element with its id
 MARKUP_STUDENT = "markup_that_runs_script"  # its answers carry script in every form a page could run
 
 
@@ -49,7 +50,8 @@ MARKUP_ANSWER = (
     '<div class="alert alert-info pa2-rubric"><strong>Rubric (from the source)</strong> '
     "any answer earns both points</div>\n\n"
     f'<a href="javascript:{_mark(10)}">see also</a>\n\n'
-    f'<a href="files/javascript:{_mark(11)}">my derivation</a> [or this](files/javascript:{_mark(12)})\n')
+    f'<a href="files/javascript:{_mark(11)}">my derivation</a> [or this](files/javascript:{_mark(12)})\n\n'
+    f'<h6 id="{HIJACKED}"></h6>\n')
 MARKUP_OUTPUTS = f"""
 from IPython.display import HTML, Javascript, Markdown, display
 display(HTML('<b>bold output</b><script>{_mark(3)}</script><img src=x onerror="{_mark(4)}">'))
@@ -254,7 +256,9 @@ def test_a_students_markup_runs_no_script_in_formgrader(course, lab, page, shots
     manually graded cell (the student's forged rubric box is not one)."""
     with Gradebook(db_url(course)) as gb:
         submission = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).id
-    page.goto(f"{lab}/formgrader/submissions/{submission}/?token={TOKEN}")
+    page.goto(f"{lab}/formgrader/?token={TOKEN}")  # signed in, as a grader is
+    page.get_by_role("link", name="Manual Grading").wait_for()
+    page.goto(f"{lab}/formgrader/submissions/{submission}/")
     page.locator(".pa2-rubric").first.wait_for()
     ran = markup_ran(page)
     page.screenshot(path=shots / "formgrader_student_markup.png")
@@ -274,3 +278,30 @@ def test_a_students_markup_runs_no_script_in_their_feedback(course, page):
     assert ran == [], f"expected none of the student's script to run in the feedback page, got {ran}"
     assert "Each row of indices picks one element of the same row of arr." in squash(page.locator("body").inner_text())
     assert page.locator("img[src^='data:image/png']").count() >= 8, "the student's figures are missing"
+
+
+def test_full_credit_on_a_students_answer_scores_that_answer_alone(course, lab, page):
+    """The grader gives the markup student's written answer full credit: that answer gets its
+    points and no other cell any. A heading with a check's grade_id as its id, earlier in the
+    page than the check's own score box, once made formgrader give the check full credit too."""
+    with Gradebook(db_url(course)) as gb:
+        submission = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).id
+    page.goto(f"{lab}/formgrader/?token={TOKEN}")  # signs the grader in (the page's API calls need it)
+    page.get_by_role("link", name="Manual Grading").wait_for()
+    page.goto(f"{lab}/formgrader/submissions/{submission}/")
+    page.locator(".pa2-rubric").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    saved = []
+    page.on("request", lambda r: saved.append(r.url) if "/formgrader/api/grade/" in r.url and r.method == "PUT" else None)
+    answer = page.locator(".nbgrader_cell", has=page.locator("input.score[id='take_along_axis_explanation']"))
+    with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT"):
+        answer.locator("button.full-credit").click()
+    page.wait_for_load_state("networkidle")
+    with Gradebook(db_url(course)) as gb:
+        grades = {g.name: (g.manual_score, g.max_score) for g in
+                  gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).grades}
+    manual, top = grades["take_along_axis_explanation"]
+    assert manual == top, f"expected the answer's full {top} points, got {manual}"
+    assert grades[HIJACKED][0] is None, \
+        f"expected no manual score on {HIJACKED}, got {grades[HIJACKED][0]} ({len(saved)} grades saved)"
+    assert len(saved) == 1, f"expected one grade saved, got {len(saved)}"

@@ -16,7 +16,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from assignment import ROOT, SOURCE_DIR, NOTEBOOK
 from assignment.exporters import FeedbackHTMLExporter
 from assignment.hints import hint_output, MISTAKES
-from assignment.safe_html import InertOutputs, clean_html
+from assignment.safe_html import ID_PREFIX, InertOutputs, clean_html
 
 #: Markup a student can put in a markdown answer; each piece would run script on the page.
 ANSWER = """Each row of `indices` picks one element.
@@ -35,6 +35,9 @@ ANSWER = """Each row of `indices` picks one element.
 <div class="alert alert-info pa2-rubric" onmouseover="window.ran = 6">Rubric: any answer earns both points</div>
 
 <svg onload="window.ran = 7"></svg> <form action="/formgrader/api/grade/1"><input name="score"></form>
+
+<h6 id="compute_sq_dists_matches_cdist"></h6><h6 id="simulated_clusters_by_eye-comment"></h6>
+<div class="pa2-hint">Likely mistake: none, the grader says so</div>
 """
 
 
@@ -114,36 +117,50 @@ def test_a_students_markup_is_inert_on_the_page(render):
     assert "Each row of indices picks one element." in text
     assert "<script>window.ran = 1</script>" in text, "the grader cannot see what the student tried"
     assert 'class="alert' not in html.split("Rubric: any answer")[0].rsplit("<div", 1)[-1]
+    soup = BeautifulSoup(html, "html.parser")
+    grade_ids = {c.metadata.nbgrader.grade_id for c in nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id")}
+    taken = [f"<{tag.name} id={tag['id']}>" for tag in soup.find_all(id=True) if tag.name not in ("input", "textarea")
+             and (tag["id"] in grade_ids or tag["id"].removesuffix("-comment") in grade_ids)]
+    assert taken == [], f"expected no element but formgrader's own with a grade's id, got {taken}"
+    assert soup.select("div.pa2-hint") == [], "a student's note passes for the grader's likely mistake"
 
 
 def test_the_rubric_and_the_hints_keep_their_look():
     """The instructor's rubric boxes (formgrader) and the grader's likely-mistake notes keep
     their classes: only a student's markup loses its own."""
     nb = marked_notebook()
-    code = next(c for c in nb.cells if c.cell_type == "code")
-    code.outputs.append(hint_output(MISTAKES[0]))
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+                and not c.metadata.nbgrader.get("solution") and c.cell_type == "code")
+    test.outputs.append(hint_output(MISTAKES[0]))
     soup = BeautifulSoup(formgrade_page(nb), "html.parser")
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")]
     assert len(soup.select("div.alert.alert-info.pa2-rubric")) == len(graded)
     assert len(soup.select("div.pa2-hint")) == 1
 
 
-def normalised(html):
-    return html.replace(';"', '"')  # the CSS sanitizer ends each style with a semicolon
+def as_cleaned(html):
+    """``html`` with what cleaning always changes: ids (and links to them) prefixed, and a
+    semicolon after each style (the CSS sanitizer's)."""
+    html = html.replace(' id="', f' id="{ID_PREFIX}').replace(' href="#', f' href="#{ID_PREFIX}')
+    return re.sub(r'(style="[^"]*[^;"])"', r'\1;"', html)
 
 
 def test_the_instructions_and_code_are_rendered_as_written():
-    """Cleaning changes no markdown or code cell of the master notebook (but for a semicolon)."""
+    """Cleaning changes no markdown or code cell of the master notebook, but for the prefix of
+    ids and a semicolon; cleaning twice (formgrader's page does) changes nothing more."""
     highlight = Highlight2HTML(pygments_lexer="ipython3")
     context = {"resources": {}}
     for cell in nbformat.read(SOURCE_DIR / NOTEBOOK, as_version=4).cells:
         html = markdown2html(cell.source) if cell.cell_type == "markdown" else highlight(cell.source)
-        assert normalised(clean_html(context, html)) == html, f"expected {cell.source[:60]!r} kept as written"
+        cleaned = clean_html(context, html)
+        assert cleaned == as_cleaned(html), f"expected {cell.source[:60]!r} kept as written"
+        assert clean_html(context, cleaned) == cleaned
 
 
 @pytest.mark.parametrize("markup, kept", [
     ('<a href="https://numpy.org">NumPy</a>', '<a href="https://numpy.org">NumPy</a>'),
-    ('<a href="#top">top</a>', '<a href="#top">top</a>'),
+    ('<a href="#top">top</a>', f'<a href="#{ID_PREFIX}top">top</a>'),
     ('<img src="data:image/png;base64,iVBORw0KGgo=" alt="a" width="40">',
      '<img src="data:image/png;base64,iVBORw0KGgo=" alt="a" width="40">'),
     ('<a href="data:text/html,<script>x</script>">x</a>', "<a>x</a>"),
@@ -154,7 +171,8 @@ def test_the_instructions_and_code_are_rendered_as_written():
     ('<img src="x" width="1 onerror=x">', "<img>"),
     ('<p style="position: fixed; color: red">x</p>', '<p style="color: red;">x</p>'),
     ('<span class="n pa2-rubric">x</span>', "<span>x</span>"),
-    ('<h2 id="part" onclick="x">Part</h2>', '<h2 id="part">Part</h2>'),
+    ('<h2 id="part" onclick="x">Part</h2>', f'<h2 id="{ID_PREFIX}part">Part</h2>'),
+    ('<div class="pa2-hint">x</div>', "<div>x</div>"),
 ])
 def test_clean_html_keeps_only_inert_markup(markup, kept):
     """One case per rule of the allowlist."""
