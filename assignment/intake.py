@@ -41,9 +41,20 @@ def grade_id(cell):
     return gid if isinstance(gid, str) else None
 
 
+def is_test_cell(cell):
+    """Whether ``cell`` is a test cell (graded, not the student's to write): only the grader
+    writes its outputs."""
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
 def is_student_cell(meta):
     """Cells whose content the student writes (solutions, and cells without nbgrader metadata)."""
     return not meta or meta.get("solution") or not (meta.get("locked") or meta.get("grade"))
+
+
+#: How a surrogate can be in a notebook read as UTF-8: written as a JSON escape (a pair, or alone).
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _without_lone_surrogates(value):
@@ -76,9 +87,7 @@ def read_submission(folder):
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SubmissionProblem(f"{NOTEBOOK} is not valid notebook JSON ({error})") from None
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate ("\udcff" is valid JSON, not UTF-8): it becomes "?"
+    if SURROGATE_ESCAPE.search(text):  # a lone surrogate ("\udcff" is valid JSON, not UTF-8) becomes "?"
         text = json.dumps(_without_lone_surrogates(data))
     try:
         with warnings.catch_warnings():  # duplicate cell ids (copied cells) are fixed silently
@@ -127,7 +136,8 @@ def repair(student_nb, release_nb):
     for index, cell in enumerate(nb.cells):
         gid = grade_id(cell)
         if gid is None:
-            if "nbgrader" in cell.get("metadata", {}) and (not nbgrader_meta(cell) or "grade_id" in nbgrader_meta(cell)):
+            meta = nbgrader_meta(cell)
+            if "nbgrader" in cell.get("metadata", {}) and (not meta or "grade_id" in meta):
                 notes.append(f"ignored malformed nbgrader metadata {str(cell.metadata['nbgrader'])[:40]!r}")
                 del cell.metadata["nbgrader"]
             continue

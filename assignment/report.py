@@ -37,6 +37,7 @@ import nbformat  # noqa: E402
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, results, similarity  # noqa: E402
 from .hints import BY_ID, hint_of  # noqa: E402
+from .intake import is_test_cell, nbgrader_meta  # noqa: E402
 from .outputs import spreadsheet_safe  # noqa: E402
 
 TEST_FIELDS = ["grade_id", "target", "points", "graded", "passed", "pass_rate", "mean_score",
@@ -74,10 +75,9 @@ def hints_shown(notebook):
     notebook. Only test cells: their outputs are the grader's, an answer cell's are the kernel's."""
     found = {}
     for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        hint = hint_of(cell)
-        if meta.get("grade_id") and meta.get("grade") and not meta.get("solution") and hint and hint[0] in BY_ID:
-            found[meta["grade_id"]] = hint[0]
+        grade_id, hint = nbgrader_meta(cell).get("grade_id"), hint_of(cell)
+        if grade_id and is_test_cell(cell) and hint and hint[0] in BY_ID:
+            found[grade_id] = hint[0]
     return found
 
 

@@ -36,6 +36,8 @@ from nbconvert import filters
 from nbconvert.preprocessors import Preprocessor
 from traitlets.config import LoggingConfigurable
 
+from .intake import is_test_cell
+
 #: resources key: ``id()`` of the cells a preprocessor added for the instructor (rendered as written).
 TRUSTED_CELLS = "pa2_trusted_cells"
 
@@ -133,11 +135,6 @@ def _clean(text, hint=False):
     return _remembered_clean(text, hint) if len(text) <= REMEMBERED_CHARS else _CLEANERS[hint].clean(text)
 
 
-def _is_test_cell(cell):
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return isinstance(meta, dict) and bool(meta.get("grade")) and not meta.get("solution")
-
-
 @jinja2.pass_context
 def clean_html(context, element):
     """The template filter ``clean_html``: ``element`` (HTML text) with only inert markup kept.
@@ -149,7 +146,7 @@ def clean_html(context, element):
     cell = context.get("cell")
     if cell is not None and id(cell) in context.get("resources", {}).get(TRUSTED_CELLS, ()):
         return text
-    return _clean(text, hint=cell is not None and _is_test_cell(cell))
+    return _clean(text, hint=cell is not None and is_test_cell(cell))
 
 
 @jinja2.pass_context

@@ -14,7 +14,7 @@ import nbformat
 from copydetect import CopyDetector
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
-from .intake import SubmissionProblem, nbgrader_meta, read_submission, repair
+from .intake import nbgrader_meta, read_submission, repair
 
 #: A pair is listed when at least this share of one submission's answer code is in the other.
 THRESHOLD = 0.5
@@ -37,10 +37,8 @@ class Pair:
 
 
 def answer_code(nb):
-    """The code of a notebook's answer cells (nbgrader ``solution`` code cells), one string; a
-    lone surrogate (valid in notebook JSON, not in UTF-8) becomes "?"."""
-    code = "\n\n".join(c.source for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("solution"))
-    return code.encode("utf-8", "replace").decode("utf-8")
+    """The code of a notebook's answer cells (nbgrader ``solution`` code cells), one string."""
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("solution"))
 
 
 def submission_code(root=ROOT):
@@ -54,9 +52,7 @@ def submission_code(root=ROOT):
     for folder in sorted(p for p in (root / "submitted").iterdir() if p.is_dir()):
         try:
             code[folder.name] = answer_code(repair(read_submission(folder), release).notebook)
-        except SubmissionProblem:
-            continue
-        except Exception:  # a notebook the grader could not read either (its row says why): left out
+        except Exception:  # a notebook that cannot be graded (its row in grades.csv says why): left out
             continue
     return code
 

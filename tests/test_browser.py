@@ -19,7 +19,7 @@ from assignment.rubric import rubric_entries
 
 from .browser import TOKEN, artefacts_dir, chromium, jupyter_lab
 from .conftest import run_module
-from .hostile import good_notebook, write
+from .hostile import after_act7, good_notebook, write
 from .test_rubric import words
 
 GRADED_STUDENT = "correct_alternative"   # all tests pass; only the manual cells are open
@@ -81,10 +81,8 @@ def course(graded_course, tmp_path_factory):
     shutil.copytree(graded_course, course, symlinks=True)
     run_nbgrader("release_assignment", ASSIGNMENT, "--force", cwd=course)
     shutil.copytree(course / "submitted" / GRADED_STUDENT / ASSIGNMENT, course / "student" / ASSIGNMENT)
-    reference = good_notebook()
-    act7 = next(c.source for c in reference.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "act7_k_means_k2")
     write(course / "submitted" / MARKUP_STUDENT, good_notebook(take_along_axis_explanation=MARKUP_ANSWER,
-                                                              act7_k_means_k2=act7 + "\n" + MARKUP_OUTPUTS))
+                                                              act7_k_means_k2=after_act7(MARKUP_OUTPUTS)))
     result = run_module(course, "grade")
     assert result.returncode == 0, result.stdout + result.stderr
     return course
@@ -249,17 +247,23 @@ def markup_ran(page):
     return [PAYLOADS[n] for n in page.evaluate("window.__pa2_ran || []")]
 
 
+def open_markup_submission(course, lab, page):
+    """Sign in to formgrader as a grader (the page's calls of formgrader's API need it), then open
+    the markup student's submission and wait for its rubric boxes."""
+    with Gradebook(db_url(course)) as gb:
+        submission = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).id
+    page.goto(f"{lab}/formgrader/?token={TOKEN}")
+    page.get_by_role("link", name="Manual Grading").wait_for()
+    page.goto(f"{lab}/formgrader/submissions/{submission}/")
+    page.locator(".pa2-rubric").first.wait_for()
+
+
 def test_a_students_markup_runs_no_script_in_formgrader(course, lab, page, shots):
     """A grader who opens a submission in formgrader runs none of its script (which could set
     scores through formgrader's API with the grader's session), and still reads the notebook:
     the instructions' headings, the student's answer as text, the figures, one rubric per
     manually graded cell (the student's forged rubric box is not one)."""
-    with Gradebook(db_url(course)) as gb:
-        submission = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).id
-    page.goto(f"{lab}/formgrader/?token={TOKEN}")  # signed in, as a grader is
-    page.get_by_role("link", name="Manual Grading").wait_for()
-    page.goto(f"{lab}/formgrader/submissions/{submission}/")
-    page.locator(".pa2-rubric").first.wait_for()
+    open_markup_submission(course, lab, page)
     ran = markup_ran(page)
     page.screenshot(path=shots / "formgrader_student_markup.png")
     assert ran == [], f"expected none of the student's script to run in formgrader, got {ran}"
@@ -284,12 +288,7 @@ def test_full_credit_on_a_students_answer_scores_that_answer_alone(course, lab, 
     """The grader gives the markup student's written answer full credit: that answer gets its
     points and no other cell any. A heading with a check's grade_id as its id, earlier in the
     page than the check's own score box, once made formgrader give the check full credit too."""
-    with Gradebook(db_url(course)) as gb:
-        submission = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, MARKUP_STUDENT).id
-    page.goto(f"{lab}/formgrader/?token={TOKEN}")  # signs the grader in (the page's API calls need it)
-    page.get_by_role("link", name="Manual Grading").wait_for()
-    page.goto(f"{lab}/formgrader/submissions/{submission}/")
-    page.locator(".pa2-rubric").first.wait_for()
+    open_markup_submission(course, lab, page)
     page.wait_for_load_state("networkidle")
     saved = []
     page.on("request", lambda r: saved.append(r.url) if "/formgrader/api/grade/" in r.url and r.method == "PUT" else None)
