@@ -222,7 +222,8 @@ class Judge:
             if not isinstance(func, KernelFunction):
                 return local_lines(func, *args)
             answer = self.request("count_lines", what=f"{func.__name__}: the lines it runs", name=func.__name__,
-                                  args=boundary.encode(list(args)), standins=sorted(self.link.standins))
+                                  args=boundary.encode(list(args)), standins=sorted(self.link.standins),
+                                  data=args)
             self.raise_failure(answer)
             lines = answer.get("lines")
             if type(lines) is not int or lines < 0:
@@ -311,7 +312,7 @@ class Judge:
         start = time.perf_counter()
         answer = self.request("timed_call", what=f"{func.__name__}: a timed call", name=func.__name__, spec=spec,
                               arguments_seed=seed, weights_seed=weights, pad_keys=pad_keys, parts=parts,
-                              standins=sorted(self.link.standins))
+                              standins=sorted(self.link.standins), data=fresh)
         seconds = time.perf_counter() - start
         self.raise_failure(answer)
         got = answer.get("dots")
@@ -414,7 +415,8 @@ class Judge:
         try:
             answer = self.request("call", what=f"{func.__name__}(...)", name=func.__name__,
                                   args=boundary.encode(list(args)), kwargs=boundary.encode(dict(kwargs)),
-                                  copy_inputs=copy_inputs, standins=sorted(self.link.standins))
+                                  copy_inputs=copy_inputs, standins=sorted(self.link.standins),
+                                  data=[*args, *kwargs.values()])
         finally:
             self._calling = None
         if not answer.get("ok"):
