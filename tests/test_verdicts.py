@@ -231,12 +231,16 @@ def test_a_file_the_kernel_plants_where_answers_are_sent_ahead_is_not_written_th
 
 #: Right, but its first three calls on the timed size take 0.12 s more: over the limit of a reference
 #: that took 4 ms (0.08 s), under three times it.
-SLOW_AT_FIRST = ("_slow_calls = [0]\n"
+#: The master's compute_sq_dists, slow in its first three calls on the timed points. (Not a
+#: broadcast: its 25 ms is half the limit after the kernel's CPU wait on a loaded machine, and
+#: this test is of the retry, not of the limit's margin.)
+SLOW_AT_FIRST = (ANSWERS["compute_sq_dists"].replace("def compute_sq_dists(", "def _fast_sq_dists(") +
+                 "\n_slow_calls = [0]\n"
                  "def compute_sq_dists(X, W):\n"
                  "    if len(X) == 300000 and _slow_calls[0] < 3:\n"
                  "        _slow_calls[0] += 1\n"
                  "        import time; time.sleep(0.12)\n"
-                 "    return ((X[:, None, :] - W[None, :, :]) ** 2).sum(axis=2)\n")
+                 "    return _fast_sq_dists(X, W)\n")
 
 
 def test_a_worker_times_each_reference_once_and_again_only_for_a_retry(correct_kernel, monkeypatch):
