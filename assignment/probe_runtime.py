@@ -13,8 +13,7 @@ The grader starts ``serve_loop()`` for each run of consecutive judged cells: it 
 requests (JSON) over the kernel's stdin channel and sends each answer as the prompt of its next
 ask. While a student function runs, the names the check swaps for stand-ins (``standins``) are
 bound to forwarders that ask the grader over the kernel's stdin channel (the same channel as
-``input()``) and return its answer, so the instructor's helpers stay outside. The grader answers
-only calls on the check's own data; it sends any other back to the notebook's own function.
+``input()``) and return its answer, so the instructor's helpers stay outside.
 """
 import builtins
 import contextlib
@@ -59,10 +58,8 @@ def same_generator_state(one, other):
             and np.array_equal(one[1], other[1]))
 
 
-def _ask_grader(name, args, kwargs, own):
-    """A stand-in's call: send it to the grader, return its answer or raise its error; or,
-    when the grader answers only for the check's data and this call is on other data, call
-    ``own``, the notebook's own function of that name (``None``: it has none).
+def _ask_grader(name, args, kwargs):
+    """A stand-in's call: send it to the grader, return its answer or raise its error.
 
     The stand-in draws from this kernel's generator, as the helper it replaces would: its state
     goes with the call, unless it is the state the grader last saw (``_synced_rng``), and comes
@@ -80,10 +77,6 @@ def _ask_grader(name, args, kwargs, own):
     _synced_rng[0] = np.random.get_state() if reply.get("ok") else None
     if reply.get("ok"):
         return decode(reply["value"])
-    if reply.get("own"):
-        if not callable(own):
-            raise NameError(f"name {name!r} is not defined")
-        return own(*args, **kwargs)
     error = getattr(builtins, str(reply.get("error")), None)
     if not (isinstance(error, type) and issubclass(error, Exception)):
         error = type(str(reply.get("error", "Error")), (Exception,), {})
@@ -105,9 +98,9 @@ def _on_timed_args(args, kwargs, parameters):
         return False
 
 
-def _forwarder(name, own):
+def _forwarder(name):
     def standin(*args, **kwargs):
-        return _ask_grader(name, args, kwargs, own)
+        return _ask_grader(name, args, kwargs)
     standin.__name__ = standin.__qualname__ = name
     return standin
 
@@ -117,7 +110,7 @@ def _standins(names):
     """Bind each of ``names`` in the notebook to a forwarder to the grader, for the block only."""
     namespace, missing = _namespace(), object()
     saved = {name: namespace.get(name, missing) for name in names}
-    namespace.update({name: _forwarder(name, None if saved[name] is missing else saved[name]) for name in names})
+    namespace.update({name: _forwarder(name) for name in names})
     try:
         yield
     finally:

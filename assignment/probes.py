@@ -10,11 +10,7 @@ consecutive judged cells until the notebook needs its kernel back (:meth:`Kernel
 the probe's prompt, within that loop's execution, readable by ``assignment.boundary`` within its
 limits; anything else is a :class:`ProbeFailed` with a message for the student. While a student function runs, the kernel may ask for a
 stand-in's answer (an instructor's helper swapped in for the check): the link answers only the
-stand-ins the running check has declared, computing them here, outside the kernel, and only
-for a call on the data the check gave the student's function (one of its arguments of two or
-more dimensions, by value). Any other call is sent back to the student's own function of that
-name, as if no check were running: the instructor's helpers never work for the student on
-data of the student's choosing (the notebook's experiments, say).
+stand-ins the running check has declared, computing them here, outside the kernel.
 
 Time is kept here too: every request has a deadline (the cell's time, or a check's own limit),
 which the time the kernel waited for a CPU moves back (``assignment.cpu_wait``, up to the limit
@@ -43,51 +39,6 @@ from . import boundary
 from .probe_runtime import ANSWER_PROMPT, DONE, REQUEST_PROMPT, STANDIN_PROMPT, same_generator_state
 
 RUNTIME_FILES = (Path(__file__).with_name("boundary.py"), Path(__file__).with_name("probe_runtime.py"))
-
-
-#: A stand-in's reply to a call on other data than the check's: the student's own function answers it.
-OWN_FUNCTION = '{"ok":false,"own":true}'
-
-
-def call_data(values):
-    """The arrays of two or more dimensions among ``values`` (a student call's arguments, the
-    grader's own), as float arrays: the data the call is on."""
-    arrays = []
-    for value in values:
-        try:
-            array = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            continue
-        if array.ndim >= 2:
-            arrays.append(array)
-    return arrays
-
-
-def _rows_in_order(array):
-    """A 2-D array's rows, sorted (the same for any order of the same rows)."""
-    return array[np.lexsort(array.T[::-1])] if array.ndim == 2 and array.size else array
-
-
-def on_call_data(values, data):
-    """Whether one of ``values`` (a stand-in call's arguments, decoded from the kernel) holds
-    the numbers of one of the arrays ``data``: in the same shape, and the same rows, in any
-    order (a student's ``k_means`` may shuffle its copy of ``X``)."""
-    for value in values:
-        try:
-            shape = np.shape(value)
-        except ValueError:  # ragged
-            continue
-        for array in data:
-            if shape != array.shape:
-                continue
-            try:
-                value = np.asarray(value, dtype=float)
-            except (TypeError, ValueError):
-                break
-            if np.array_equal(value, array, equal_nan=True) or np.array_equal(
-                    _rows_in_order(value), _rows_in_order(array), equal_nan=True):
-                return True
-    return False
 
 
 class ProbeFailed(Exception):
@@ -175,7 +126,6 @@ class KernelLink:
         self.deadlines = {}  # key -> [until, started, seconds, owner, mark]: a request stops at the earliest
         self._keys = itertools.count()
         self.standins = {}   # name -> grader-side function, while a check swaps it in
-        self.call_data = []  # the data of the student call under way: stand-ins answer only calls on it
         self.answered = 0    # stand-in requests answered in this check
         self.installed = False
         self.serving = None  # msg_id of the probe's serving loop, while it waits for a request
@@ -246,26 +196,21 @@ class KernelLink:
         self._exchange(self.client.execute(self.install_code, silent=True, store_history=False, allow_stdin=False))
         self.installed = True
 
-    def request(self, op, data=(), **fields):
+    def request(self, op, **fields):
         """Send request ``op``; return the probe's answer (a dict) or raise :class:`ProbeFailed`.
 
         Requests go to the probe's serving loop over the stdin channel: the loop asks for a
         request, and sends each answer as the prompt of its next ask. A probe that is missing or
-        broken is installed again, and the request sent once more. ``data``: the values a
-        student function is called on in this request (not sent), the only data the stand-ins
-        answer for (:func:`call_data`).
+        broken is installed again, and the request sent once more.
         """
         text = json.dumps({"op": op, **fields}, separators=(",", ":"))
         if not self.installed:
             self.install()
-        self.call_data = call_data(data)
         try:
             answer = self._send(text)
         except ProbeFailed:
             self.install()
             answer = self._send(text)
-        finally:
-            self.call_data = []
         if not isinstance(answer, dict) or type(answer.get("ok")) is not bool:
             raise ProbeFailed("the kernel's answer is not a record")
         return answer
@@ -365,8 +310,6 @@ class KernelLink:
             args, kwargs = boundary.decode(request.get("args")), boundary.decode(request.get("kwargs"))
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise ProbeFailed("malformed stand-in arguments")
-            if not on_call_data([*args, *kwargs.values()], self.call_data):
-                return OWN_FUNCTION  # not the check's data: the student's own function answers
             # the kernel's generator, here: its state came with the call, or is the one it had last time
             before, self.synced_rng = self._kernel_rng(request.get("rng")), None
             np.random.set_state(before)

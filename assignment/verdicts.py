@@ -222,8 +222,7 @@ class Judge:
             if not isinstance(func, KernelFunction):
                 return local_lines(func, *args)
             answer = self.request("count_lines", what=f"{func.__name__}: the lines it runs", name=func.__name__,
-                                  args=boundary.encode(list(args)), standins=sorted(self.link.standins),
-                                  data=args)
+                                  args=boundary.encode(list(args)), standins=sorted(self.link.standins))
             self.raise_failure(answer)
             lines = answer.get("lines")
             if type(lines) is not int or lines < 0:
@@ -312,7 +311,7 @@ class Judge:
         start = time.perf_counter()
         answer = self.request("timed_call", what=f"{func.__name__}: a timed call", name=func.__name__, spec=spec,
                               arguments_seed=seed, weights_seed=weights, pad_keys=pad_keys, parts=parts,
-                              standins=sorted(self.link.standins), data=fresh)
+                              standins=sorted(self.link.standins))
         seconds = time.perf_counter() - start
         self.raise_failure(answer)
         got = answer.get("dots")
@@ -415,8 +414,7 @@ class Judge:
         try:
             answer = self.request("call", what=f"{func.__name__}(...)", name=func.__name__,
                                   args=boundary.encode(list(args)), kwargs=boundary.encode(dict(kwargs)),
-                                  copy_inputs=copy_inputs, standins=sorted(self.link.standins),
-                                  data=[*args, *kwargs.values()])
+                                  copy_inputs=copy_inputs, standins=sorted(self.link.standins))
         finally:
             self._calling = None
         if not answer.get("ok"):

@@ -535,51 +535,6 @@ PROBE_DEAF_TO_DONE = _code('''
         return np.zeros((len(X), len(W)))
 ''')
 
-# --- the instructor's stand-ins, called on data of the student's choosing ---
-
-BORROW_STANDINS = _code('''
-    _borrowed = {}
-    _P = np.array([[0.0, 0.0], [10.0, 10.0]])
-
-    def _lloyd(X, k):
-        # Lloyd's iterations through whatever associate_centroids and update_centroids are now
-        W = X[np.random.RandomState(0).choice(len(X), k, replace=False)]
-        for _ in range(30):
-            W = update_centroids(X, k, associate_centroids(X, W)[1])
-        return np.asarray(associate_centroids(X, W)[1])
-
-    def k_means(X, k, max_iters=50, eps=1e-5):
-        # while a hidden test has the instructor's helpers swapped in, cluster the notebook's data with them
-        try:
-            if (not _borrowed and list(associate_centroids(_P, _P)[1]) == [0, 1]
-                    and np.allclose(update_centroids(_P, 2, np.array([0, 1])), _P)):
-                from sklearn.datasets import load_digits as _digits
-                from sklearn.preprocessing import scale as _scale
-                _sim = np.load("simulated_data.npy")
-                _borrowed.update({k_: _lloyd(_sim[:int(0.8 * len(_sim))], k_) for k_ in (2, 3, 4)})
-                _d = _scale(_digits(n_class=2, return_X_y=True)[0])
-                _borrowed["digits"] = _lloyd(_d[:int(0.8 * len(_d))], 2)
-        except Exception:
-            pass
-        return np.zeros((k, np.shape(X)[1])), [0.0]
-''')
-
-#: Cells besides the one in ``CHEATS`` that a cheat fills (grade_id -> code, in place of the base's).
-BORROWED_PLOT = "plot_sample(Xt_train, _borrowed.get({k}, np.zeros(len(Xt_train), dtype=int)))"
-ALSO = {
-    "borrow_standins": {
-        **{f"act7_k_means_k{k}": BORROWED_PLOT.format(k=k) for k in (2, 3, 4)},
-        "act9_digit_samples": _code('''
-            assoc = _borrowed.get("digits", np.zeros(len(Xt_train), dtype=int))
-            for _cluster in range(2):
-                _fig, _axes = plt.subplots(1, 5, figsize=(8, 2))
-                for _ax, _image in zip(_axes, Xt_train[assoc == _cluster][:5]):
-                    _ax.imshow(_image.reshape(8, 8), cmap="gray")
-                plt.show()
-        '''),
-    },
-}
-
 #: name -> (what it tries, grade_id of the answer cell it is appended to, code)
 CHEATS = {
     "custom_exc_handler": ("set_custom_exc (reached by getattr): a handler that shows nothing and clears "
@@ -636,9 +591,6 @@ CHEATS = {
                               "namespace or of an object in it", "associate_centroids", BORROW_FROM_NAMESPACE),
     "borrow_via_gc": ("update_centroids calls another update_centroids-named function found with gc",
                       "update_centroids", BORROW_VIA_GC),
-    "borrow_standins": ("k_means, while a hidden test has the instructor's helpers swapped in, runs Lloyd through "
-                        "them on the simulated data and the digits, for the Act 7 and Act 9 cells", "k_means",
-                        BORROW_STANDINS),
     "poison_reference_code": ("the grader's reference functions (found with gc) get the stubs' __code__",
                               "fixed_sum_prod", POISON_REFERENCE_CODE),
     "poison_cdist": ("scipy's cdist (the oracle) replaced by zeros, in its module and the namespace",
@@ -677,7 +629,6 @@ def answers(name):
     elif name != "base":
         _, grade_id, code = CHEATS[name]
         cells[grade_id] = cells[grade_id] + "\n\n" + code
-        cells.update(ALSO.get(name, {}))
     return cells
 
 

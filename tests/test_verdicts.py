@@ -92,46 +92,6 @@ def test_a_stand_in_answers_only_during_its_own_check(correct_kernel):
         correct_kernel.run(ANSWERS["associate_centroids"], ANSWERS["k_means"], SNOOP)
 
 
-
-def test_a_stand_in_answers_only_for_the_checks_data_and_the_students_own_function_for_the_rest(correct_kernel):
-    """A k_means that also clusters other data while a check has the instructor's helpers in
-    gets the student's own helpers' answers there (so the Act 7 and Act 9 cells can borrow
-    nothing), and the instructor's on the check's data, even converted to floats."""
-    correct_kernel.run(
-        "OWN = []\n_assoc = associate_centroids\n"
-        "def associate_centroids(X, W):\n    OWN.append(len(X))\n    return _assoc(X, W)\n"
-        "def k_means(X, k, max_iters=50, eps=1e-5):\n"
-        "    associate_centroids(np.arange(14.0).reshape(7, 2), np.zeros((k, 2)))\n"
-        "    return _k_means(np.asarray(X, dtype=float), k, max_iters, eps)",
-        ANSWERS["k_means"].replace("def k_means(", "def _k_means("))
-    try:
-        for grade_id in ("k_means_matches_lloyd", "k_means_edge_shapes"):
-            assert correct_kernel.verdict(grade_id) == [], grade_id
-        assert correct_kernel.run("print(OWN)").strip() == "[7, 7, 7]"  # once per k_means call, never the check's X
-    finally:
-        correct_kernel.run(ANSWERS["associate_centroids"], ANSWERS["k_means"], SNOOP)
-
-
-@pytest.mark.parametrize("values, same", [
-    ([np.arange(6).reshape(3, 2)], True),  # integers equal to the check's floats
-    ([[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]], True),  # a list of rows
-    ([5, "x", np.arange(6.0).reshape(3, 2)], True),  # any argument
-    ([np.arange(6.0).reshape(3, 2)[[2, 0, 1]]], True),  # its rows shuffled
-    ([np.arange(6.0).reshape(2, 3)], False),  # the same numbers in another shape
-    ([np.array([[0.0, 1.0], [2.0, 3.0], [5.0, 4.0]])], False),  # a row's numbers shuffled
-    ([np.arange(6.0).reshape(3, 2) + 1e-12], False),
-    ([np.arange(6.0)], False),
-    ([[[0.0, 1.0], [2.0]]], False),  # ragged
-    ([{"X": 1}, None, "abc"], False),
-])
-def test_a_stand_in_call_is_on_the_checks_data_only_when_an_argument_holds_its_numbers(values, same):
-    from assignment.probes import call_data, on_call_data
-    data = call_data([np.arange(6.0).reshape(3, 2), 2, np.zeros(3)])
-    assert len(data) == 1  # only arrays of two or more dimensions are data
-    assert on_call_data(values, data) is same
-    assert on_call_data(values, []) is False
-
-
 def test_vectorisation_is_timed_on_the_graders_clock():
     """A loop over the points that hides itself from the line count in the kernel (tracing turned
     off, the kernel's clock frozen) is still too slow on the grader's clock."""
