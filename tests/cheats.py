@@ -535,6 +535,56 @@ PROBE_DEAF_TO_DONE = _code('''
         return np.zeros((len(X), len(W)))
 ''')
 
+# --- the instructor's stand-ins, called on the student's own data ---
+
+BORROW_STANDINS = _code('''
+    _borrowed = {}
+    _P = np.array([[0.0, 0.0], [10.0, 10.0]])
+
+    def _lloyd(X, k):
+        # Lloyd's iterations through whatever associate_centroids and update_centroids are now
+        W = X[np.random.RandomState(0).choice(len(X), k, replace=False)]
+        for _ in range(30):
+            W = update_centroids(X, k, associate_centroids(X, W)[1])
+        return np.asarray(associate_centroids(X, W)[1])
+
+    def k_means(X, k, max_iters=50, eps=1e-5):
+        # while a hidden test has the instructor's helpers swapped in, cluster the notebook's data with them
+        try:
+            if (not _borrowed and list(associate_centroids(_P, _P)[1]) == [0, 1]
+                    and np.allclose(update_centroids(_P, 2, np.array([0, 1])), _P)):
+                from sklearn.datasets import load_digits as _digits
+                from sklearn.preprocessing import scale as _scale
+                _sim = np.load("simulated_data.npy")
+                _borrowed.update({k_: _lloyd(_sim[:int(0.8 * len(_sim))], k_) for k_ in (2, 3, 4)})
+                _d = _scale(_digits(n_class=2, return_X_y=True)[0])
+                _borrowed["digits"] = _lloyd(_d[:int(0.8 * len(_d))], 2)
+        except Exception:
+            pass
+        return np.zeros((k, np.shape(X)[1])), [0.0]
+''')
+
+#: The Act 7 and Act 9 cells of a submission that shows clusters ``labels(k)`` made elsewhere.
+SHOW_CLUSTERS = {
+    **{f"act7_k_means_k{k}": f"plot_sample(Xt_train, {{labels}}({k}))" for k in (2, 3, 4)},
+    "act9_digit_samples": _code('''
+        assoc = {labels}("digits")
+        for _cluster in range(2):
+            _fig, _axes = plt.subplots(1, 5, figsize=(8, 2))
+            for _ax, _image in zip(_axes, Xt_train[assoc == _cluster][:5]):
+                _ax.imshow(_image.reshape(8, 8), cmap="gray")
+            plt.show()
+    '''),
+}
+#: Cells besides the one in ``CHEATS`` that a cheat adds code to (grade_id -> code).
+ALSO = {"borrow_standins": {g: code.format(labels="_borrowed.get") for g, code in SHOW_CLUSTERS.items()}}
+SKLEARN_LABELS = _code('''
+    from sklearn.cluster import KMeans as _KMeans
+
+    def _sklearn_labels(k):
+        return _KMeans(2 if k == "digits" else k, n_init=10, random_state=0).fit_predict(Xt_train)
+''')
+
 #: name -> (what it tries, grade_id of the answer cell it is appended to, code)
 CHEATS = {
     "custom_exc_handler": ("set_custom_exc (reached by getattr): a handler that shows nothing and clears "
@@ -591,6 +641,9 @@ CHEATS = {
                               "namespace or of an object in it", "associate_centroids", BORROW_FROM_NAMESPACE),
     "borrow_via_gc": ("update_centroids calls another update_centroids-named function found with gc",
                       "update_centroids", BORROW_VIA_GC),
+    "borrow_standins": ("k_means, while a hidden test has the instructor's helpers swapped in, runs Lloyd through "
+                        "them on the simulated data and the digits, for the Act 7 and Act 9 cells", "k_means",
+                        BORROW_STANDINS),
     "poison_reference_code": ("the grader's reference functions (found with gc) get the stubs' __code__",
                               "fixed_sum_prod", POISON_REFERENCE_CODE),
     "poison_cdist": ("scipy's cdist (the oracle) replaced by zeros, in its module and the namespace",
@@ -613,9 +666,15 @@ CHEATS = {
 #: results shown honestly. Such a cheat may earn what its twin earns (the verdicts judge the
 #: student's own results), and nothing more. A figure slipped into the record of shown figures
 #: is judged as the figure it is: the twin draws the same made-up curves and shows them.
+#: The Act 7 and Act 9 checks judge the figures, not how the clusters were made: clusters borrowed
+#: from the instructor's stand-ins earn what scikit-learn's KMeans earns in the same cells, and
+#: nothing more. (A gate on the stand-ins' data was tried and reverted: it failed correct code
+#: that centres or batches its data, and an affine identity got around it.)
 HONEST_TWINS = {
-    "forged_figure_record": ("act8_elbow_plot", FORGED_FIGURE_RECORD.replace(
-        "shown_figures[-1][1].append(_fig)\n_plt.close(_fig)", "_plt.show()")),
+    "forged_figure_record": {"act8_elbow_plot": FORGED_FIGURE_RECORD.replace(
+        "shown_figures[-1][1].append(_fig)\n_plt.close(_fig)", "_plt.show()")},
+    "borrow_standins": {g: (SKLEARN_LABELS + "\n\n" if g == "act7_k_means_k2" or g.startswith("act9") else "")
+                        + code.format(labels="_sklearn_labels") for g, code in SHOW_CLUSTERS.items()},
 }
 
 
@@ -624,10 +683,13 @@ def answers(name):
     "twin_<cheat>": the cheat's honest twin."""
     cells = dict(BASE)
     if name.startswith("twin_"):
-        grade_id, code = HONEST_TWINS[name[len("twin_"):]]
-        cells[grade_id] = cells[grade_id] + "\n\n" + code
+        added = HONEST_TWINS[name[len("twin_"):]]
     elif name != "base":
         _, grade_id, code = CHEATS[name]
+        added = {grade_id: code, **ALSO.get(name, {})}
+    else:
+        added = {}
+    for grade_id, code in added.items():
         cells[grade_id] = cells[grade_id] + "\n\n" + code
     return cells
 

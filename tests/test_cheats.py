@@ -50,8 +50,10 @@ def test_the_base_is_graded_and_loses_points_in_every_function(cheat_course):
 
 
 def test_an_honest_twin_shows_what_its_cheat_forged(cheat_course):
-    for cheat, (grade_id, code) in HONEST_TWINS.items():
-        assert code != CHEATS[cheat][2] and "show()" in code, cheat
+    """A twin shows with plain code (no grader machinery) the figures its cheat forged or borrowed."""
+    for cheat, cells in HONEST_TWINS.items():
+        assert CHEATS[cheat][2] not in cells.values(), cheat
+        assert all(("show()" in code or "plot_sample(" in code) and "_grader" not in code for code in cells.values())
         assert cheat_course["rows"][f"twin_{cheat}"]["status"] != "failed", cheat
 
 
