@@ -370,11 +370,13 @@ class Judge:
                 except OSError as error:  # something the kernel put there: never written through
                     raise self.failure(f"{name}'s answers, sent ahead: expected a new file for the kernel, got "
                                        f"{type(error).__name__}: {error.strerror}") from None
-                padded[name] = [{"file": path, "shape": list(value.shape)}, list(inspect.signature(standin).parameters)]
+                also = [str(a) for a in getattr(inspect.unwrap(standin), "sent_ahead_also_for", ())]
+                padded[name] = [{"file": path, "shape": list(value.shape)}, list(inspect.signature(standin).parameters),
+                                also]
             if padded:
                 self.raise_failure(self.request("prepare", what="the stand-ins' answers, sent ahead", answers=padded))
         finally:
-            for sent, _ in padded.values():  # the kernel removed it, unless it failed before that
+            for sent, *_ in padded.values():  # the kernel removed it, unless it failed before that
                 with contextlib.suppress(OSError):
                     os.remove(sent["file"])
         return keys

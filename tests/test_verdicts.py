@@ -165,11 +165,67 @@ def test_stand_in_answers_sent_ahead_go_as_a_file_the_kernel_reads_once(correct_
     assert correct_kernel.verdict("associate_centroids_vectorised") == []
     assert sent, "no stand-in answer was sent ahead"
     for size, answers in sent:
-        [(name, (file, parameters))] = answers.items()
-        assert name == "compute_sq_dists" and parameters == ["X", "W"]
+        [(name, (file, parameters, also))] = answers.items()
+        assert name == "compute_sq_dists" and parameters == ["X", "W"] and also == ["common_shift", "swapped"]
         assert np.prod(file["shape"]) >= 900_000 and size < 1000, (file["shape"], size)
         assert Path(file["file"]).parent == Path(correct_kernel.link.shared_folder)
     assert list(Path(correct_kernel.link.shared_folder).iterdir()) == []
+
+
+
+#: Correct associate_centroids that ask for distances on other arguments than the timed call's:
+#: the data centred (as scikit-learn does before its distances), or from W to X, transposed.
+CENTRED = """
+def associate_centroids(X, W):
+    X, W = np.asarray(X, dtype=float), np.asarray(W, dtype=float)
+    centre = X.mean(axis=0)
+    sq_dists = compute_sq_dists(X - centre, W - centre)
+    assoc = np.argmin(sq_dists, axis=1)
+    return float(sq_dists[np.arange(len(X)), assoc].mean()), assoc
+"""
+SWAPPED = """
+def associate_centroids(X, W):
+    sq_dists = compute_sq_dists(W, X).T
+    assoc = np.argmin(sq_dists, axis=1)
+    return float(sq_dists[np.arange(len(sq_dists)), assoc].mean()), assoc
+"""
+
+
+@pytest.mark.parametrize("answer", [CENTRED, SWAPPED], ids=["centred", "swapped"])
+def test_a_correct_function_that_centres_its_data_or_swaps_the_arguments_gets_the_answers_sent_ahead(
+        correct_kernel, answer):
+    """Before, each such call went to the grader and back (300 000 points both ways, about
+    0.3 s) and the correct function failed its vectorisation check."""
+    correct_kernel.run(answer)
+    try:
+        for grade_id in ("associate_centroids_matches_brute_force", "associate_centroids_vectorised"):
+            assert correct_kernel.verdict(grade_id) == [], grade_id
+    finally:
+        correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
+
+
+def test_an_answer_sent_ahead_holds_only_for_the_calls_its_stand_in_declares():
+    from assignment import probe_runtime
+    rng = np.random.default_rng(5)
+    X, W, shift = rng.normal(size=(50, 2)), rng.normal(size=(3, 2)), np.array([3.5, -20.0])
+    value = ((X[:, None] - W[None]) ** 2).sum(axis=2)
+    both = (value, ["X", "W"], ["common_shift", "swapped"])
+    probe_runtime._timed_args[:] = [X, W]
+    try:
+        def sent(answer, *args, **kwargs):
+            return probe_runtime._sent_ahead(answer, args, kwargs)
+        assert np.array_equal(sent(both, X.copy(), W=W.tolist()), value)
+        assert np.array_equal(sent(both, X - shift, W - shift), value)
+        assert np.array_equal(sent(both, W, X), value.T)
+        assert np.array_equal(sent(both, W + shift, X + shift), value.T)
+        assert sent(both, X - shift, W) is None  # not one shift for all: the grader answers it
+        assert sent(both, X[::-1], W) is None
+        assert sent((value, ["X", "W"], []), X - shift, W - shift) is None
+        assert sent((value, ["X", "W"], ["common_shift"]), W, X) is None
+        for odd in (("a", None), (X,), (X, W, W), ([[1.0], [2.0, 3.0]], W), (X.astype(complex) + 1j, W)):
+            assert sent(both, *odd) is None, odd
+    finally:
+        probe_runtime._timed_args.clear()
 
 
 def test_a_file_the_kernel_plants_where_answers_are_sent_ahead_is_not_written_through(correct_kernel, monkeypatch,
