@@ -44,9 +44,10 @@ for _name in ("compute_sq_dists", "update_centroids", "associate_centroids", "ra
         def snooping(*args, **kwargs):
             _snoop()
             return func(*args, **kwargs)
-        snooping.__name__ = func.__name__
+        snooping.__name__, snooping.snooping = func.__name__, True
         return snooping
-    globals()[_name] = _wrap(globals()[_name])
+    if not getattr(globals()[_name], "snooping", False):  # run again after a test: wrap once only
+        globals()[_name] = _wrap(globals()[_name])
 '''
 
 
@@ -247,9 +248,7 @@ def test_a_file_the_kernel_plants_where_answers_are_sent_ahead_is_not_written_th
 
 #: Right, but its first three calls on the timed size take 0.12 s more: over the limit of a reference
 #: that took 4 ms (0.08 s), under three times it.
-#: The master's compute_sq_dists, slow in its first three calls on the timed points. (Not a
-#: broadcast: its 25 ms is half the limit after the kernel's CPU wait on a loaded machine, and
-#: this test is of the retry, not of the limit's margin.)
+#: The master's compute_sq_dists, slow in its first three calls on the timed points.
 SLOW_AT_FIRST = (ANSWERS["compute_sq_dists"].replace("def compute_sq_dists(", "def _fast_sq_dists(") +
                  "\n_slow_calls = [0]\n"
                  "def compute_sq_dists(X, W):\n"
@@ -274,6 +273,7 @@ def test_a_worker_times_each_reference_once_and_again_only_for_a_retry(correct_k
             return seconds
         return steady(self, timing, func, args, repeat)
     monkeypatch.setattr(Judge, "_steady_reference_time", counting)
+    correct_kernel.run(ANSWERS["compute_sq_dists"])  # not the snooping one: each call of it walks every object
     assert correct_kernel.verdict("compute_sq_dists_vectorised") == []
     assert [name for name, _ in timed] == ["_ref_compute_sq_dists"]
     [(key, cached)] = verdicts._REFERENCE_SECONDS.items()
@@ -301,6 +301,7 @@ def test_a_worker_times_each_reference_once_and_again_only_for_a_retry(correct_k
     assert [o for o in Judge(other, correct_kernel.link, str(SOURCE_DIR)).judge("compute_sq_dists_vectorised", 60)
             if o.output_type == "error"] == []
     assert len(timed) >= 3 and len(verdicts._REFERENCE_SECONDS) == 2, "expected other checks' references timed anew"
+    correct_kernel.run(SNOOP)
 
 
 #: Plain loops over the points (lists, not NumPy rows), compiled under a file name the kernel's
