@@ -370,7 +370,8 @@ class Judge:
                 except OSError as error:  # something the kernel put there: never written through
                     raise self.failure(f"{name}'s answers, sent ahead: expected a new file for the kernel, got "
                                        f"{type(error).__name__}: {error.strerror}") from None
-                also = [str(a) for a in getattr(inspect.unwrap(standin), "sent_ahead_also_for", ())]
+                also = getattr(inspect.unwrap(standin), "sent_ahead_also_for", ())
+                also = [also] if isinstance(also, str) else [str(a) for a in also]
                 padded[name] = [{"file": path, "shape": list(value.shape)}, list(inspect.signature(standin).parameters),
                                 also]
             if padded:

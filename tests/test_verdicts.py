@@ -205,6 +205,26 @@ def test_a_correct_function_that_centres_its_data_or_swaps_the_arguments_gets_th
         correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
 
 
+
+def test_a_function_that_moves_its_x_in_place_is_not_given_the_answers_for_the_x_it_was_given(correct_kernel):
+    """Wrong: it centres X in place and forgets W. The answers sent ahead are for the points as
+    they were made, so its timed call's distances come from the grader, and its result is wrong."""
+    correct_kernel.run("def associate_centroids(X, W):\n"
+                       "    X -= X.mean(axis=0)\n"
+                       "    D = compute_sq_dists(X, W)\n"
+                       "    return D.min(axis=1).mean(), D.argmin(axis=1)\n")
+    judge, rng = correct_kernel.judge, np.random.default_rng(6)
+    reference = judge.ns["_grader"]
+    try:
+        with judge.ns["_reference_helpers"](compute_sq_dists=reference.compute_sq_dists):
+            with pytest.raises(Exception, match="associate_centroids"):
+                judge.timed_right_call("associate_centroids", verdicts.KernelFunction(judge, "associate_centroids"),
+                                       reference.associate_centroids,
+                                       (rng.normal(size=(2000, 2)) + 5, rng.normal(size=(3, 2))))
+    finally:
+        correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
+
+
 def test_an_answer_sent_ahead_holds_only_for_the_calls_its_stand_in_declares():
     from assignment import probe_runtime
     rng = np.random.default_rng(5)
@@ -220,6 +240,10 @@ def test_an_answer_sent_ahead_holds_only_for_the_calls_its_stand_in_declares():
         assert np.array_equal(sent(both, W, X), value.T)
         assert np.array_equal(sent(both, W + shift, X + shift), value.T)
         assert sent(both, X - shift, W) is None  # not one shift for all: the grader answers it
+        for far in (1e20, np.inf, np.nan):  # a shift that rounds the points away, or none at all
+            assert sent(both, X + far, W + far) is None, far
+            assert sent(both, X + far, W[::-1] + far) is None, far
+        assert sent(both, np.full_like(X, 1e20), np.full_like(W, 1e20)) is None
         assert sent(both, X[::-1], W) is None
         assert sent((value, ["X", "W"], []), X - shift, W - shift) is None
         assert sent((value, ["X", "W"], ["common_shift"]), W, X) is None
