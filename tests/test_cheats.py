@@ -17,9 +17,9 @@ FUNCTIONS = ("fixed_sum_prod", "compute_sq_dists", "update_centroids", "associat
 
 @pytest.fixture(scope="module")
 def cheat_course(tmp_path_factory):
-    """The base and every cheat, graded in one run; the hanging cheat waits 20 s per cell, not 60."""
+    """The base and every cheat, graded in one run; the hanging cheat waits 12 s per cell, not 60."""
     course = copy_course(tmp_path_factory.mktemp("cheats"), submitted=False)
-    set_cell_timeout(course, 20)
+    set_cell_timeout(course, 12)
     for name in ("base", *CHEATS, *(f"twin_{cheat}" for cheat in HONEST_TWINS)):
         build(name, course / "submitted" / name)
     assert run_module(course, "release", "--generate-only").returncode == 0

@@ -63,7 +63,7 @@ def read_rows(course):
 @pytest.fixture(scope="module")
 def hostile_course(tmp_path_factory):
     course = copy_course(tmp_path_factory.mktemp("hostile"), submitted=False)
-    set_cell_timeout(course, 20)  # the hanging cases wait less; the slowest good cell needs a few seconds
+    set_cell_timeout(course, 12)  # the hanging cases wait less; the slowest good cell (memory_bomb) needs about 6 s
     shutil.copytree(ROOT / "submitted" / "correct_alternative",
                     course / "submitted" / "correct_alternative")
     outside = course / "written_by_student.txt"
