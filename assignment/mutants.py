@@ -130,11 +130,32 @@ def make_course(folder, submissions):
     return folder
 
 
-def grade_course(folder, workers=None):
+def grade_course(folder, workers=None, order=None):
     """Grade every student of the course ``folder`` as ``make grade`` does (repair, tampering
-    scan, sandboxed nbgrader autograde on parallel workers); return their rows by student."""
-    rows = grade_all(feedback=False, progress=False, force=True, root=folder, workers=workers)
+    scan, sandboxed nbgrader autograde on parallel workers), in ``order`` (default: by name);
+    return their rows by student."""
+    rows = grade_all(order, feedback=False, progress=False, force=True, root=folder, workers=workers)
     return {row.student_id: row for row in rows}
+
+
+def class_students(entries, copies):
+    """``(student, entry)`` pairs, in catalogue order: an entry's ``copies[name]`` copies (default
+    one) are students ``<name>__<i>``, one after another."""
+    return [(f"{e.name}__{c}" if copies.get(e.name, 1) > 1 else e.name, e)
+            for e in entries for c in range(copies.get(e.name, 1))]
+
+
+def spread_copies(students, copies):
+    """The student ids of ``students`` (``(student, entry)`` pairs, an entry's copies one after
+    another) in grading order: an entry's ``copies[name]`` copies spread evenly through the class
+    from its place, so that each copy is graded after other students than the copy before it."""
+    firsts = [student for student, entry in students if copies.get(entry.name, 1) == 1 or student.endswith("__0")]
+    place = {student: index for index, student in enumerate(firsts)}
+    for student, entry in students:
+        if student not in place:
+            count, copy = copies[entry.name], int(student.rsplit("__", 1)[1])
+            place[student] = (place[f"{entry.name}__0"] + copy * len(firsts) / count) % len(firsts) + 0.5
+    return sorted(place, key=place.__getitem__)
 
 
 def collect(folder, student, entry, auto_cells):
@@ -162,14 +183,14 @@ def collect(folder, student, entry, auto_cells):
 def grade_entries(entries, workdir, workers=None, copies=None):
     """Autograde ``entries`` on ``workers`` processes (default: one per core), in one class, and
     return their Outcomes in order. ``copies`` maps an entry's name to how many times it is
-    graded (default once); its copies are students ``<name>__<i>``, and follow one another."""
+    graded (default once); its copies are students ``<name>__<i>``, spread through the class
+    (:func:`spread_copies`)."""
     base = reference_answers()
     auto_cells = automatic_cells()
     copies = copies or {}
-    students = [(f"{e.name}__{c}" if copies.get(e.name, 1) > 1 else e.name, e)
-                for e in entries for c in range(copies.get(e.name, 1))]
+    students = class_students(entries, copies)
     folder = make_course(workdir / "course", {s: fill_release({**base, **e.answers}) for s, e in students})
-    rows = grade_course(folder, workers)
+    rows = grade_course(folder, workers, spread_copies(students, copies))
     found = []
     for student, entry in students:
         if rows[student].status in ("failed", "flagged"):

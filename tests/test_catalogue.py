@@ -30,16 +30,17 @@ def test_catalogue_is_large_and_well_formed():
     assert len({e.name for e in ENTRIES}) == len(ENTRIES)
 
 
-#: Entries graded ten times in the catalogue's class, to show that grading is deterministic: one
-#: draws from NumPy's global generator outside rand_init, one draws with replacement.
+#: Entries graded COPIES times in the catalogue's class, to show that grading is deterministic:
+#: one draws from NumPy's global generator outside rand_init, one draws with replacement.
 REPEATED = ("k_means_uses_global_rng_elsewhere", "rand_init_with_replacement")
+COPIES = 6
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Every entry's Outcomes, the REPEATED ones ten times over, all graded in one class."""
+    """Every entry's Outcomes, the REPEATED ones COPIES times over, all graded in one class."""
     return mutants.grade_entries(ENTRIES, tmp_path_factory.mktemp("mutants"),
-                                 copies=dict.fromkeys(REPEATED, 10))
+                                 copies=dict.fromkeys(REPEATED, COPIES))
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +96,25 @@ def test_the_verdicts_can_fail():
     assert unclear.verdict.startswith("unclear")
 
 
-def test_grading_the_same_submission_ten_times_gives_the_same_scores(graded):
-    """Each REPEATED entry, graded ten times among the rest of the class, gets the same scores,
-    messages and hints every time."""
+def test_the_copies_of_an_entry_are_graded_far_apart():
+    """The class's grading order spreads each REPEATED entry's copies evenly through it: each
+    copy is graded after other students than the one before it, wherever the workers are."""
+    copies = dict.fromkeys(REPEATED, COPIES)
+    students = mutants.class_students(ENTRIES, copies)
+    order = mutants.spread_copies(students, copies)
+    assert sorted(order) == sorted(student for student, _ in students)
+    for name in REPEATED:
+        places = sorted(order.index(f"{name}__{c}") for c in range(COPIES))
+        gaps = [b - a for a, b in zip(places, places[1:])]
+        assert min(gaps) >= len(ENTRIES) // COPIES - 1, f"expected the copies of {name} far apart, got places {places}"
+
+
+def test_grading_the_same_submission_again_and_again_gives_the_same_scores(graded):
+    """Each REPEATED entry, graded COPIES times spread through the rest of the class, gets the
+    same scores, messages and hints every time."""
     for name in REPEATED:
         runs = [(o.scores, o.messages, o.hints, o.problem) for o in graded if o.entry.name == name]
-        assert len(runs) == 10, f"expected 10 gradings of {name}, got {len(runs)}"
+        assert len(runs) == COPIES, f"expected {COPIES} gradings of {name}, got {len(runs)}"
         differing = [i for i, run in enumerate(runs) if run != runs[0]]
         assert differing == [], f"{name}: expected every grading like the first, got copies {differing} differing"
 
