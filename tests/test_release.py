@@ -31,10 +31,13 @@ def test_release_equals_a_fresh_generation(tmp_path):
 
 
 def test_release_holds_no_solution_no_hidden_test_and_no_model_answer():
-    text = (RELEASE_DIR / NOTEBOOK).read_text()
+    """Lines of the master notebook's solutions, hidden tests and model answers: each is in the
+    source (else the check would prove nothing), and none is in the release."""
+    source, text = (SOURCE_DIR / NOTEBOOK).read_text(), (RELEASE_DIR / NOTEBOOK).read_text()
     for marker in ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "Model answer",
                    "_ref_update_centroids", "_lloyd_trajectory", "one_hot @ X"]:
-        assert marker not in text, marker
+        assert marker in source, f"expected {marker!r} in the master notebook, got it nowhere"
+        assert marker not in text, f"expected {marker!r} stripped from the release, got it there"
 
 
 def test_every_solution_cell_of_the_source_is_stubbed_in_the_release():
