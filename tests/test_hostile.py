@@ -155,6 +155,15 @@ def test_output_flood_is_cut_and_the_notebook_stays_small(hostile_course):
     assert "more characters cut by the grader" in path.read_text()
 
 
+def test_a_memory_bomb_is_stopped_by_the_kernels_memory_cap_not_by_the_clock(hostile_course):
+    """The Act 7 cell that allocates without end ends in MemoryError, well within its time: the
+    memory_bomb case proves the cap, not only that some limit stopped the cell."""
+    nb = nbformat.read(hostile_course["course"] / "autograded" / "memory_bomb" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "act7_k_means_k2")
+    errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+    assert errors == ["MemoryError"], f"expected the cell to end in MemoryError, got errors {errors}"
+
+
 def test_feedback_never_shows_hidden_code(hostile_course):
     for case in ("endless_loops", "tamper_numpy", "deleted_test_cells", "stripped_metadata"):
         html = (hostile_course["course"] / "feedback" / case / ASSIGNMENT / "clustering.html").read_text()
