@@ -148,7 +148,9 @@ def class_students(entries, copies):
 def spread_copies(students, copies):
     """The student ids of ``students`` (``(student, entry)`` pairs, an entry's copies one after
     another) in grading order: an entry's ``copies[name]`` copies spread evenly through the class
-    from its place, so that each copy is graded after other students than the copy before it."""
+    from its place, so that each copy is graded after other students than the copy before it
+    (while an entry has fewer copies than the class has entries; copies of two entries that
+    land on the same place keep the order of ``students``)."""
     firsts = [student for student, entry in students if copies.get(entry.name, 1) == 1 or student.endswith("__0")]
     place = {student: index for index, student in enumerate(firsts)}
     for student, entry in students:
