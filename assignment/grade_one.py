@@ -39,7 +39,7 @@ from . import ASSIGNMENT, NOTEBOOK, ROOT, cpu_groups, worker_folders
 from .gradebook import PRIVATE_GRADEBOOK_FOLDERS, course_config
 from .intake import SubmissionProblem, is_student_cell, prepare_submission
 from .preprocessors import PromptKernelClient
-from .sandbox import bwrap_works
+from .sandbox import GRADER_PID, bwrap_works
 from .tampering import describe_findings, scan_notebook
 from .warm_kernels import LAUNCHER_SCRIPT, kernels_wanted, warm_kernels
 
@@ -338,8 +338,8 @@ def _grade_submission(task, course, template):
     # either way it is in a folder of this worker's own, which goes with it if it is killed
     work = Path(tempfile.mkdtemp(prefix="pa2-grade-", dir=template.folder if template else kernels))
     PRIVATE_GRADEBOOK_FOLDERS.add(str(work))
-    saved_env = {k: os.environ.get(k)
-                 for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR", "PA2_WARM_TEMPLATE")}
+    saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "PA2_SANDBOX", "TMPDIR",
+                                                 "PA2_WARM_TEMPLATE", GRADER_PID)}
     try:
         home, runtime = work / "course", work / "run"
         runtime.mkdir()
@@ -363,7 +363,7 @@ def _grade_submission(task, course, template):
         result.timestamp = timestamp.read_text().strip() if timestamp.exists() else ""
         # the connection file and sockets go to a folder of this submission's own
         os.environ.update({"JUPYTER_PATH": str(kernels), "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(runtime),
-                           "PA2_SANDBOX": "bwrap" if result.sandboxed else "none"})
+                           "PA2_SANDBOX": "bwrap" if result.sandboxed else "none", GRADER_PID: str(os.getpid())})
         if template is not None:
             os.environ["PA2_WARM_TEMPLATE"] = template.socket
         config = nbgrader_config(home, runtime, WARM_KERNEL_NAME if template is not None else KERNEL_NAME)

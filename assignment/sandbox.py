@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -34,6 +35,25 @@ DEFAULT_MEMORY_MB = 3072
 #: Environment variables that may hold database credentials; removed before the kernel starts
 #: (the bubblewrap sandbox clears the whole environment anyway).
 CREDENTIALS = ("PA2_DB_URL", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE")
+
+
+#: Set by the grading worker before it starts a kernel: its process id, the parent a kernel's
+#: launcher must still have once it has asked to die with it (:func:`die_with_grader`).
+GRADER_PID = "PA2_GRADER_PID"
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_grader():
+    """End this process, and the kernel it becomes, when the grading worker that started it dies;
+    at once if it is already gone. A worker killed in the tens of milliseconds a Python start
+    takes leaves its launcher with another parent: reading the parent only then (and bwrap's own
+    ``--die-with-parent``, which does) would keep the kernel running for ever, so the worker
+    names itself in :data:`GRADER_PID` before it starts the launcher."""
+    import ctypes
+    parent = int(os.environ.get(GRADER_PID) or os.getppid())
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the grader died before the line above
+        os._exit(1)
 
 
 #: Folders that hold other people's files: never bound into the sandbox.
@@ -144,6 +164,7 @@ def cap_memory():
 def main(argv):
     if len(argv) < 2:
         sys.exit("usage: sandbox.py <connection_file> [kernel options]")
+    die_with_grader()  # kept across the exec below: bwrap, or the kernel itself without bwrap
     connection_file = os.path.abspath(argv[1])
     with open(connection_file) as handle:
         connection = json.load(handle)

@@ -55,12 +55,13 @@ def ask_template(address, request):
 
 
 def die_with_parent():
-    """End this launcher, and so its kernel, when the process that started it dies (a grading
-    worker killed by Dask, say), as ``bwrap --die-with-parent`` ends a fresh kernel."""
+    """End this launcher, and so its kernel, when the grading worker that started it dies (killed
+    by Dask, say), as ``sandbox.die_with_grader`` ends a fresh kernel; at once if the worker,
+    named in ``PA2_GRADER_PID`` before it started this process, is already gone."""
     import ctypes
-    parent = os.getppid()
+    parent = int(os.environ.get("PA2_GRADER_PID") or os.getppid())
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # it died before the line above
+    if os.getppid() != parent:  # it died before the line above, or before this process started
         os._exit(1)
 
 

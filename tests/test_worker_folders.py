@@ -4,9 +4,13 @@ import os
 import signal
 import subprocess
 import sys
+import json
 import time
 
+import pytest
+
 from assignment import ROOT, worker_folders
+from assignment.sandbox import GRADER_PID
 
 
 def test_folders_of_gone_processes_are_removed_and_live_or_unknown_ones_kept(tmp_path):
@@ -85,3 +89,50 @@ def test_a_worker_killed_while_grading_with_fresh_kernels_leaves_nothing_once_th
     assert list(temporary.glob("**/pa2-grade-*")), "expected the killed worker to have made a work folder"
     _worker("exits", temporary)
     assert list(temporary.iterdir()) == [], f"expected nothing left, got {sorted(p.name for p in temporary.iterdir())}"
+
+
+def connection_file(folder):
+    """A kernel connection file in ``folder`` for IPC sockets in ``folder``/sockets."""
+    (folder / "sockets").mkdir()
+    connection = folder / "kernel.json"
+    connection.write_text(json.dumps({"transport": "ipc", "ip": str(folder / "sockets" / "kernel"), "key": "",
+                                      "signature_scheme": "hmac-sha256", "shell_port": 1, "iopub_port": 2,
+                                      "stdin_port": 3, "control_port": 4, "hb_port": 5}))
+    return connection
+
+
+@pytest.mark.parametrize("script", ["sandbox.py", "warm_launcher.py"])
+def test_a_kernel_launcher_whose_worker_died_before_it_started_ends_at_once(tmp_path, script):
+    """A worker killed while its kernel's launcher starts leaves that launcher with another
+    parent; told the worker's process id, the launcher sees this and exits at once, where it would
+    otherwise start a kernel that nothing ends (without a sandbox here: the kernel itself)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    connection = connection_file(tmp_path)
+    env = {**os.environ, GRADER_PID: str(gone.pid), "PA2_SANDBOX": "none"}
+    env.pop("PA2_WARM_TEMPLATE", None)
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "assignment" / script), str(connection)],
+                                env=env, cwd=tmp_path, capture_output=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"expected {script} to exit at once, got a kernel still running after 20 s")
+    assert result.returncode == 1, f"expected exit status 1, got {result.returncode}: {result.stderr[-500:]!r}"
+    assert time.monotonic() - started < 10
+
+
+def test_a_kernel_launcher_whose_worker_lives_starts_the_kernel(tmp_path):
+    """The same launcher told its real parent's process id starts the kernel (the check above
+    stops only an orphan)."""
+    connection = connection_file(tmp_path)
+    env = {**os.environ, GRADER_PID: str(os.getpid()), "PA2_SANDBOX": "none"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "assignment" / "sandbox.py"), str(connection)],
+                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while process.poll() is None and not (tmp_path / "sockets" / "kernel-5").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, f"expected the kernel running, got exit status {process.returncode}"
+    finally:
+        process.kill()
+        process.wait()
