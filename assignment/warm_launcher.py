@@ -10,7 +10,8 @@ and everything it started. Interrupts come as messages (the kernelspec's ``inter
 When there is no template, or it does not answer, the kernel starts fresh through
 ``assignment/sandbox.py`` instead, exactly as without warm kernels.
 
-This file is run as a script, so it imports only the standard library.
+This file is run as a script, so it imports only the standard library and `sandbox.py` beside it
+(which imports only the standard library too).
 """
 import json
 import os
@@ -18,10 +19,11 @@ import signal
 import socket
 import sys
 
+from sandbox import die_with_grader  # run as a script: its folder is first on sys.path
+
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 #: Seconds to wait for the template's answer before starting a fresh kernel instead.
 ANSWER_TIMEOUT = 20
-PR_SET_PDEATHSIG = 1
 
 
 def kernel_request(connection_file, options=()):
@@ -54,21 +56,10 @@ def ask_template(address, request):
     return client
 
 
-def die_with_parent():
-    """End this launcher, and so its kernel, when the grading worker that started it dies (killed
-    by Dask, say), as ``sandbox.die_with_grader`` ends a fresh kernel; at once if the worker,
-    named in ``PA2_GRADER_PID`` before it started this process, is already gone."""
-    import ctypes
-    parent = int(os.environ.get("PA2_GRADER_PID") or os.getppid())
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # it died before the line above, or before this process started
-        os._exit(1)
-
-
 def main(argv):
     if len(argv) < 2:
         sys.exit("usage: warm_launcher.py <connection_file> [kernel options]")
-    die_with_parent()
+    die_with_grader()  # the worker's death ends this launcher, and so its kernel, as it ends a fresh one
     connection_file = os.path.abspath(argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts go to the kernel as messages
     address = os.environ.get("PA2_WARM_TEMPLATE")
