@@ -128,7 +128,7 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
             tasks.append(task)
 
     def keep(task, graded):
-        write_graded_files(paths, graded)
+        write_graded_files(paths, graded, task.files)
         if graded.problem:
             row = failed_row(task.student_id, graded.problem, graded.notes, graded.flag)
         else:

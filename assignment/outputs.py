@@ -36,10 +36,13 @@ def course_paths(root):
 
 
 def write_atomically(path, text):
-    """Write ``text`` to ``path`` so that a killed run never leaves half a file."""
+    """Write ``text`` (str or bytes) to ``path`` so that a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
-    partial.write_text(text)
+    if isinstance(text, bytes):
+        partial.write_bytes(text)
+    else:
+        partial.write_text(text)
     os.replace(partial, path)
 
 
@@ -55,14 +58,32 @@ def record_path(paths, student_id):
     return paths["autograded"] / student_id / "grading.json"
 
 
-def write_graded_files(paths, graded):
-    """Write the autograded notebook and the feedback of one result (where it has them)."""
-    if graded.notebook:
-        write_atomically(autograded_path(paths, graded.student_id), graded.notebook)
-        if graded.timestamp:
-            write_atomically(autograded_path(paths, graded.student_id).with_name("timestamp.txt"), graded.timestamp)
-    if graded.feedback:
-        write_atomically(feedback_path(paths, graded.student_id), graded.feedback)
+#: The files of nbgrader's exchange that go with a submission's autograded notebook and feedback:
+#: ``nbgrader release_feedback`` reads both beside each feedback page, and files its copy under a
+#: hash of the secret, which only the student's own ``fetch_feedback`` knows to look for.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+#: Bigger than any that nbgrader writes: a larger one is the student's own and is not copied.
+EXCHANGE_FILE_LIMIT = 4096
+
+
+def write_graded_files(paths, graded, files):
+    """Write the autograded notebook and the feedback of one result (where it has them), each with
+    the exchange's files of the submission (``files``: paths in the student's folder -> bytes), as
+    nbgrader's ``autograde`` and ``generate_feedback`` copy them."""
+    exchange = {}
+    for name in EXCHANGE_FILES:
+        content = files.get(f"{ASSIGNMENT}/{name}")
+        if content is not None and len(content) <= EXCHANGE_FILE_LIMIT:
+            exchange[name] = content
+    for written, path in ((graded.notebook, autograded_path(paths, graded.student_id)),
+                          (graded.feedback, feedback_path(paths, graded.student_id))):
+        if written:
+            write_atomically(path, written)
+            for name in EXCHANGE_FILES:
+                if name in exchange:
+                    write_atomically(path.with_name(name), exchange[name])
+                else:
+                    path.with_name(name).unlink(missing_ok=True)
 
 
 def timed_out_cells(notebook):
