@@ -246,7 +246,8 @@ def _course_files(course):
 def killed(task, error):
     """The result of a submission whose grading kept killing its worker."""
     return Graded(task.student_id, problem="grading this submission killed the worker process every time "
-                                           f"it was tried ({type(error).__name__}: out of memory?); nothing could be scored")
+                                           f"it was tried ({type(error).__name__}: out of memory, or the grader's "
+                                           "own work on what the kernel sent ran past its time); nothing could be scored")
 
 
 def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=True, client=None):

@@ -42,6 +42,7 @@ from .preprocessors import PromptKernelClient
 from .sandbox import GRADER_PID, bwrap_works
 from .tampering import describe_findings, scan_notebook
 from .warm_kernels import LAUNCHER_SCRIPT, kernels_wanted, warm_kernels
+from .watchdog import WATCHDOG
 
 KERNEL_NAME = "pa2-sandbox"
 #: The kernelspec of warm kernels, forked from the worker's template (``assignment.warm_kernels``).
@@ -54,6 +55,9 @@ KERNEL_OPTIONS = (
 )
 #: Seconds for the whole notebook of one submission; each cell also has its own limit.
 SUBMISSION_TIMEOUT = 20 * 60
+#: Seconds one autograde pass may take in all. The notebook's own limits end it well before; past
+#: this a grader thread is stuck in its own work, and the worker process ends (``assignment.watchdog``).
+AUTOGRADE_WATCHDOG = SUBMISSION_TIMEOUT + 5 * 60
 KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
                "or the memory cap)")
 #: Why a submission whose warm kernel died was graded with a fresh kernel.
@@ -215,7 +219,8 @@ def autograde(course, student_id, config, runtime):
     progress.unlink(missing_ok=True)
     shutil.rmtree(socket_folder(runtime))
     socket_folder(runtime)
-    ok, log = run_converter(Autograde, config, student_id)
+    with WATCHDOG.limit(AUTOGRADE_WATCHDOG, f"autograding {student_id!r}"):
+        ok, log = run_converter(Autograde, config, student_id)
     if ok and (course / "autograded" / student_id / ASSIGNMENT / NOTEBOOK).exists():
         return "", None
     if "DeadKernelError" in log or "Kernel died" in log:

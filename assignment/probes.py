@@ -37,8 +37,13 @@ from nbclient.exceptions import DeadKernelError
 
 from . import boundary
 from .probe_runtime import ANSWER_PROMPT, DONE, REQUEST_PROMPT, STANDIN_PROMPT, same_generator_state
+from .watchdog import WATCHDOG
 
 RUNTIME_FILES = (Path(__file__).with_name("boundary.py"), Path(__file__).with_name("probe_runtime.py"))
+#: Seconds one stand-in's answer may take here. The instructor's helpers take milliseconds on what
+#: a check passes, but the kernel chooses the arguments (a k of 10**15); past this the worker
+#: process ends (``assignment.watchdog``), the one way to stop the thread computing it.
+STANDIN_SECONDS = float(os.environ.get("PA2_STANDIN_SECONDS", "30"))
 
 
 class ProbeFailed(Exception):
@@ -313,7 +318,8 @@ class KernelLink:
             # the kernel's generator, here: its state came with the call, or is the one it had last time
             before, self.synced_rng = self._kernel_rng(request.get("rng")), None
             np.random.set_state(before)
-            value = self.standins[name](*args, **kwargs)
+            with WATCHDOG.limit(STANDIN_SECONDS, f"the stand-in {name} on the kernel's arguments"):
+                value = self.standins[name](*args, **kwargs)
             answer, after = {"ok": True, "value": boundary.encode(value)}, np.random.get_state()
             if not same_generator_state(before, after):  # the call drew from it: the kernel's moves on too
                 answer["rng"] = boundary.encode(after)

@@ -47,6 +47,13 @@ ENDLESS_RAND_INIT = '''def rand_init(X, k):
     return X[sorted(rows)]
 '''
 
+#: k_means has the grader compute a stand-in's answer that never ends: the reference
+#: update_centroids loops over k in the grader, on X of zero columns (so no memory is asked for).
+STANDIN_NEVER_RETURNS = '''def k_means(X, k, max_iters=50, eps=1e-5):
+    update_centroids(np.zeros((1, 0)), 10**15, [0])
+    return np.zeros((k, np.shape(X)[1])), [0.0]
+'''
+
 UNINTERRUPTIBLE_FIXED_SUM_PROD = '''import signal
 
 def fixed_sum_prod(X, y):
@@ -152,6 +159,8 @@ def build(case, folder, context):
     elif case == "kernel_exit":
         write(folder, good_notebook(act7_k_means_k2=KEEP_A_NOTE_AND_EXIT,
                                     act7_k_means_k3=reference_answers()["act7_k_means_k3"] + "\n" + READ_THE_NOTE))
+    elif case == "standin_never_returns":
+        write(folder, good_notebook(k_means=STANDIN_NEVER_RETURNS))
     elif case == "kernel_exit_in_test":
         write(folder, good_notebook(rand_init="import os\n\ndef rand_init(X, k):\n    os._exit(3)"))
     elif case == "kernel_segfault":
@@ -255,6 +264,8 @@ CASES = {
                         "graded again without cell act7_k_means_k2, which stopped the kernel", {"act7_scatter_plots"}),
     "kernel_exit_in_test": ("rand_init calls os._exit, so a test cell kills the kernel", "failed",
                             "the kernel died", None),
+    "standin_never_returns": ("k_means has the grader compute update_centroids' answer for k = 10**15, "
+                              "which never ends", "failed", "ran past its time", None),
     "memory_bomb": ("an Act 7 cell allocates memory without end", "needs_manual_grading", "", set()),
     "output_flood": ("an Act 7 cell prints a 5 MB line and 200000 more lines", "needs_manual_grading", "", set()),
     "invalid_json": ("a truncated notebook file", "failed", "not valid notebook JSON", None),
