@@ -32,6 +32,10 @@ import sysconfig
 #: Address-space cap for the kernel (bytes): well below the machine's memory, far above the
 #: few hundred MB the assignment needs. Override with PA2_KERNEL_MEMORY_MB.
 DEFAULT_MEMORY_MB = 3072
+#: Size of each in-memory folder a kernel may write in (its ``/tmp``, the notebook's folder, and a
+#: warm kernel's ``/dev/shm``), in MB. What is written there is memory that the address-space cap
+#: does not count: without a size, each holds half of the machine's memory.
+TMPFS_MB = 256
 #: Environment variables that may hold database credentials; removed before the kernel starts
 #: (the bubblewrap sandbox clears the whole environment anyway).
 CREDENTIALS = ("PA2_DB_URL", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE")
@@ -104,10 +108,15 @@ def system_binds():
             command += ["--symlink", os.readlink(target), target]
         elif os.path.isdir(target):
             command += ["--ro-bind", target, target]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    command += ["--proc", "/proc", "--dev", "/dev", *capped_tmpfs("/tmp")]
     for root in python_roots():
         command += ["--ro-bind", root, root]
     return command
+
+
+def capped_tmpfs(path):
+    """bwrap arguments for an in-memory folder at ``path`` of :data:`TMPFS_MB`."""
+    return ["--size", str(TMPFS_MB * 1024 * 1024), "--tmpfs", path]
 
 
 def kernel_environment():
@@ -140,7 +149,7 @@ def bwrap_command(connection_file, socket_prefix, workdir, kernel_argv):
         sys.exit(f"the kernel's socket folder {socket_dir} must be a folder of its own, not a shared one")
     confining = confining_options()
     command = ["bwrap", "--die-with-parent", "--unshare-all", *confining, "--clearenv", *system_binds()]
-    command += ["--tmpfs", workdir]
+    command += capped_tmpfs(workdir)
     for name in sorted(os.listdir(workdir)):
         path = os.path.join(workdir, name)
         if os.path.isfile(path) and not name.endswith(".ipynb"):

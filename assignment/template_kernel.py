@@ -220,8 +220,9 @@ class Template:
                 if not name.endswith(".ipynb") and os.path.isfile(os.path.join(self.view(workdir), name))]
         # what the sandbox binds below /tmp (Python and the venv, when they live there) stays in view
         below_tmp = [(path, os.open(path, os.O_PATH)) for path in mounts_below("/tmp") if path != SCRIPT]
+        tmpfs = f"mode=0755,size={int(request['tmpfs_mb'])}m"  # what is written there is memory the cap does not count
         for path in ("/tmp", "/dev/shm"):
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs)
         for path, fd in below_tmp:
             if os.path.isdir(f"/proc/self/fd/{fd}"):
                 os.makedirs(path, exist_ok=True)
@@ -239,7 +240,7 @@ class Template:
             mount(f"/proc/self/fd/{connection_fd}", connection, None, MS_BIND)
             mount(None, connection, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(connection_fd)
-        mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs)
         for path, fd in data:
             open(path, "w").close()
             mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)

@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 
-from sandbox import die_with_grader  # run as a script: its folder is first on sys.path
+from sandbox import DEFAULT_MEMORY_MB, TMPFS_MB, die_with_grader  # run as a script: its folder is first on sys.path
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 #: Seconds to wait for the template's answer before starting a fresh kernel instead.
@@ -35,7 +35,8 @@ def kernel_request(connection_file, options=()):
     if connection.get("transport") != "ipc" or not os.path.isabs(runtime_dir):
         return None
     return {"connection_file": connection_file, "runtime_dir": runtime_dir, "workdir": os.getcwd(),
-            "memory_mb": int(os.environ.get("PA2_KERNEL_MEMORY_MB", 3072)), "options": list(options)}
+            "memory_mb": int(os.environ.get("PA2_KERNEL_MEMORY_MB", DEFAULT_MEMORY_MB)), "tmpfs_mb": TMPFS_MB,
+            "options": list(options)}
 
 
 def ask_template(address, request):

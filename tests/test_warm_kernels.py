@@ -1,6 +1,7 @@
 """Warm kernels, with the real mechanism: kernels forked from a worker's template, each in its own
 namespaces, see nothing of each other, keep nothing of the one before, start as a fresh kernel
 would, and a template killed mid-grading loses no submission."""
+import ast
 import base64
 import io
 import json
@@ -19,7 +20,7 @@ from assignment import ASSIGNMENT, NOTEBOOK, SUBMITTED_DIR, copy_course
 from assignment.grade_one import (KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir,
                                   socket_folder)
 from assignment.gradebook import template_gradebook
-from assignment.sandbox import bwrap_works
+from assignment.sandbox import TMPFS_MB, bwrap_works
 from assignment.warm_kernels import WarmKernels
 
 from .hostile import good_notebook
@@ -308,6 +309,44 @@ def test_a_kernel_writes_only_in_its_sockets_folder_never_what_the_grader_opens_
     assert [what for what in done if what.startswith(("fifo", "connection"))] == [], done
     # the link, if made, is in the kernel's own in-memory /tmp: the grader sees nothing of it
     assert seen == {"runtime": ["kernel.json", "sockets"], "sockets": ["mine"], "connection file": True}, seen
+
+
+#: Run in a kernel: for each folder it may write in, its size in MB (None where it cannot write),
+#: then how many MB fit in its /tmp, written 16 MB at a time until the folder is full.
+IN_MEMORY_FOLDERS = """import errno, os
+sizes = {}
+for folder in ('/tmp', '.', '/dev/shm', '/dev'):
+    writable = os.access(folder, os.W_OK) and not os.statvfs(folder).f_flag & os.ST_RDONLY
+    sizes[folder] = os.statvfs(folder).f_blocks * os.statvfs(folder).f_frsize // 2**20 if writable else None
+written = 0
+try:
+    with open('/tmp/filler', 'wb') as handle:
+        while written < 4096:
+            handle.write(b'x' * 2**24)
+            handle.flush()
+            written += 16
+except OSError as error:
+    stopped = errno.errorcode[error.errno]
+else:
+    stopped = 'not stopped'
+os.remove('/tmp/filler')
+print(repr((sizes, written, stopped)))
+"""
+
+
+@pytest.mark.parametrize("kernel_name", [WARM_KERNEL_NAME, KERNEL_NAME])
+def test_a_kernel_cannot_fill_the_machines_memory_through_its_in_memory_folders(template, kernel_name):
+    """What a kernel writes in its in-memory folders is memory its address-space cap does not
+    count: each folder it may write in holds at most TMPFS_MB, and filling /tmp stops there."""
+    kernel = Kernel(template, kernel_name)
+    try:
+        sizes, written, stopped = ast.literal_eval(kernel.run(IN_MEMORY_FOLDERS))
+    finally:
+        kernel.shutdown()
+    too_big = {folder: mb for folder, mb in sizes.items() if mb is not None and mb > TMPFS_MB}
+    assert too_big == {}, f"expected every writable in-memory folder at most {TMPFS_MB} MB, got {sizes}"
+    assert stopped == "ENOSPC" and written <= TMPFS_MB, \
+        f"expected /tmp full (ENOSPC) by {TMPFS_MB} MB, got {stopped} after {written} MB"
 
 
 #: Run in a kernel: the environment of every process it can see, as one text.
