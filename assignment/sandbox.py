@@ -98,10 +98,18 @@ def python_roots():
     return sorted(r for r in roots if not any(r != o and r.startswith(o + os.sep) for o in roots))
 
 
+#: What a kernel sees of ``/etc``: what the dynamic linker, the C library and Python read, and no
+#: more. Bound whole, ``/etc`` showed a kernel run as root ``/etc/shadow`` and every secret kept there.
+ETC_NEEDED = ("alternatives", "fonts", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+              "locale.alias", "localtime", "mime.types", "nsswitch.conf", "passwd")
+
+
 def system_binds():
-    """bwrap arguments for what every sandbox holds: the system and Python read-only, a new
-    ``/proc`` and ``/dev``, an in-memory ``/tmp``."""
-    command = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    """bwrap arguments for what every sandbox holds: the system and Python read-only (of ``/etc``,
+    :data:`ETC_NEEDED` only), a new ``/proc`` and ``/dev``, an in-memory ``/tmp``."""
+    command = ["--ro-bind", "/usr", "/usr"]
+    for name in ETC_NEEDED:
+        command += ["--ro-bind-try", os.path.join("/etc", name), os.path.join("/etc", name)]
     for link in ("bin", "lib", "lib64", "sbin"):
         target = os.path.join("/", link)
         if os.path.islink(target):

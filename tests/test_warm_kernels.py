@@ -20,7 +20,7 @@ from assignment import ASSIGNMENT, NOTEBOOK, SUBMITTED_DIR, copy_course
 from assignment.grade_one import (KERNEL_NAME, WARM_KERNEL_NAME, Task, course_bundle, grade_submission, kernels_dir,
                                   socket_folder)
 from assignment.gradebook import template_gradebook
-from assignment.sandbox import TMPFS_MB, bwrap_works
+from assignment.sandbox import ETC_NEEDED, TMPFS_MB, bwrap_works
 from assignment.warm_kernels import WarmKernels
 
 from .hostile import good_notebook
@@ -347,6 +347,21 @@ def test_a_kernel_cannot_fill_the_machines_memory_through_its_in_memory_folders(
     assert too_big == {}, f"expected every writable in-memory folder at most {TMPFS_MB} MB, got {sizes}"
     assert stopped == "ENOSPC" and written <= TMPFS_MB, \
         f"expected /tmp full (ENOSPC) by {TMPFS_MB} MB, got {stopped} after {written} MB"
+
+
+@pytest.mark.parametrize("kernel_name", [WARM_KERNEL_NAME, KERNEL_NAME])
+def test_a_kernel_sees_of_etc_only_what_the_system_and_python_need(template, kernel_name):
+    """Bound whole, /etc showed a kernel run as root /etc/shadow and whatever secret an
+    instructor's machine keeps there; a kernel sees only ETC_NEEDED, and still runs NumPy."""
+    kernel = Kernel(template, kernel_name)
+    try:
+        seen = ast.literal_eval(kernel.run("import os, numpy\nprint(repr((sorted(os.listdir('/etc')), "
+                                           "os.path.exists('/etc/shadow'), float(numpy.ones((50, 50)).dot(numpy.ones(50)).sum()))))"))
+    finally:
+        kernel.shutdown()
+    names, shadow, total = seen
+    assert set(names) <= set(ETC_NEEDED) and not shadow, f"expected only {ETC_NEEDED} in /etc, got {names}"
+    assert "ld.so.cache" in names and total == 2500.0, f"expected the linker's cache and NumPy working, got {seen}"
 
 
 #: Run in a kernel: the environment of every process it can see, as one text.
