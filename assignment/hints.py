@@ -71,7 +71,7 @@ class Call:
     @property
     def raised(self):
         """The name of the error the student's code raised (from ``run_quietly``'s message), or None."""
-        found = re.search(r"expected a result, got (\w+):", self.message or "")
+        found = re.search(r"expected a result, got ([A-Za-z_]\w*)(?=:|\s\(|$)", self.message or "")
         return found.group(1) if found else None
 
 

@@ -16,6 +16,7 @@ from nbgrader.api import MissingEntry
 
 from . import ASSIGNMENT, NOTEBOOK
 from .gradebook import submission_scores
+from .summary import plural
 
 FIELDS = ["student_id", "score", "max_score", "status", "reason"]
 
@@ -133,10 +134,11 @@ def graded_row(url, paths, student_id, notes, flag):
         scores = submission_scores(url, student_id)
     except MissingEntry:
         return GradeRow(student_id, "", "", "failed", "autograded notebook missing from the gradebook")
-    reasons = ([f"{len(scores.pending)} answers ({sum(scores.pending):g} points) await manual grading"]
+    waiting = "awaits" if len(scores.pending) == 1 else "await"
+    reasons = ([f"{plural(len(scores.pending), 'answer')} ({plural(sum(scores.pending), 'point')}) {waiting} manual grading"]
                if scores.pending else [])
     if scores.lost:
-        reasons.append(f"lost points in {len(scores.lost)} cells")
+        reasons.append(f"lost points in {plural(len(scores.lost), 'cell')}")
     notebook_file = autograded_path(paths, student_id)
     timed_out = timed_out_cells(nbformat.read(notebook_file, as_version=4)) if notebook_file.exists() else []
     if timed_out:

@@ -110,7 +110,8 @@ def check_name(source):
 def _message(cell):
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+            name, value = output.get("ename", "Error"), output.get("evalue", "")
+            return f"{name}: {value}" if value else name
     return "no points (no message)"
 
 
@@ -174,6 +175,11 @@ def _points(value):
     return f"{value:g}"
 
 
+def plural(count, word):
+    """``count`` ``word``s, or one ``word`` when ``count`` is 1 (``3 cells``, ``1 point``)."""
+    return f"{count:g} {word}" + ("" if count == 1 else "s")
+
+
 def _code(text):
     """HTML of ``text`` with its `backticked` parts as code."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
@@ -201,10 +207,13 @@ CSS = """
 def render_html(summary):
     """The summary as an HTML section (its own style, no script, nothing fetched)."""
     auto, by_hand = summary.automatic, summary.by_hand
-    manual = (f"answers graded by hand: {_points(by_hand[0])} of {_points(by_hand[1])} points"
-              if not summary.pending else
-              f"answers graded by hand: {_points(summary.pending)} of {_points(by_hand[1])} points still to come"
-              + (f" ({_points(by_hand[0])} given so far)" if summary.pending < by_hand[1] else ""))
+    if not summary.pending:
+        manual = f"answers graded by hand: {_points(by_hand[0])} of {_points(by_hand[1])} points"
+    elif summary.pending == by_hand[1]:
+        manual = f"answers graded by hand: {_points(summary.pending)} points still to come"
+    else:
+        manual = (f"answers graded by hand: {_points(by_hand[0])} of the {_points(by_hand[1] - summary.pending)} "
+                  f"points graded so far, {_points(summary.pending)} points still to come")
     parts = [f'<section id="pa2-summary" aria-label="Summary"><style>{CSS}</style>',
              f"<h2>Score: {_points(summary.score)} of {_points(summary.max_score)} points</h2>",
              f"<p>Automatic checks: {_points(auto[0])} of {_points(auto[1])} points; {manual}.</p>"]
@@ -225,7 +234,7 @@ def render_html(summary):
             hint = (f'<div class="pa2-hint"><strong>Likely mistake:</strong> {_code(check.hint)}</div>'
                     if check.hint else "")
             parts.append(f'<li><a href="#{html.escape(check.grade_id)}">{_code(check.name)}</a> '
-                         f"({_points(check.score)} of {_points(check.points)} points)"
+                         f"({_points(check.score)} of {plural(check.points, 'point')})"
                          f'<span class="message">{html.escape(check.message)}</span>{hint}</li>')
         parts.append("</ol>")
     else:

@@ -150,3 +150,15 @@ def test_hint_of_reads_the_hint_back_from_a_cell():
     assert hints.hint_of({"outputs": [output]}) == ("summed_loss", "the loss is n times too large: the loss is the "
                                                                     "mean, not the sum")
     assert hints.hint_of({"outputs": []}) is None
+
+
+@pytest.mark.parametrize("message, raised", [
+    ("f(x): expected a result, got ZeroDivisionError: division by zero", "ZeroDivisionError"),
+    ("f(x): expected a result, got ValueError", "ValueError"),
+    ("f(x): expected a result, got NotImplementedError (is this answer still to write?)", "NotImplementedError"),
+    ("f(x): expected a result within 10 s, got none (an endless loop?)", None),
+    ("f(x): expected shape (3, 1), got [[1, 2]]", None)])
+def test_a_calls_error_is_read_from_run_quietlys_message(message, raised):
+    """The error a student's call raised comes from run_quietly's message, with or without an error message of its own."""
+    call = hints.Call("f", [], {}, error="CheckFailed", message=message)
+    assert call.raised == raised, f"expected {raised}, got {call.raised} from {message!r}"

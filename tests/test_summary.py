@@ -65,7 +65,7 @@ def test_make_grade_puts_the_summary_above_the_notebook_with_every_failed_check(
     for li, cell in zip(items, failed):
         assert li.a.get_text() == check_name(cell.source)
         error = next(o for o in cell.outputs if o.output_type == "error")
-        assert li.select_one(".message").get_text() == f"{error.ename}: {error.evalue}"
+        assert li.select_one(".message").get_text() == (f"{error.ename}: {error.evalue}" if error.evalue else error.ename)
         hint = hint_of(cell)
         shown = li.select_one(".pa2-hint")
         assert (shown is not None) == (hint is not None), cell.metadata.nbgrader.grade_id
@@ -85,3 +85,22 @@ def test_short_lines_name_each_failed_check_and_fit_a_gradebook_cell(graded_cour
     assert len(lines) == len(summary.failed) > 0
     assert all(line.startswith(check.name + ": ") and len(line) < 600 for line, check in zip(lines, summary.failed))
     assert any("Likely mistake: " in line for line in lines)
+
+
+def test_the_manual_points_say_what_is_graded_so_far_and_what_is_to_come():
+    """Part-way through grading by hand, the summary says the points given out of those graded so
+    far, and the points still to come; before, it put the given points beside the whole total."""
+    release = nbformat.read(RELEASE_DIR / NOTEBOOK, as_version=4)
+    cells = graded_cells(release)
+    manual = [c for c in cells if c.metadata.nbgrader.get("solution")]
+    graded, waiting = manual[:2], manual[2:]
+    scores = {c.metadata.nbgrader.grade_id: (0.0, c.metadata.nbgrader.points) for c in cells}
+    scores.update({c.metadata.nbgrader.grade_id: (c.metadata.nbgrader.points - 1, c.metadata.nbgrader.points)
+                   for c in graded})
+    scores.update({c.metadata.nbgrader.grade_id: (None, c.metadata.nbgrader.points) for c in waiting})
+    given = sum(c.metadata.nbgrader.points - 1 for c in graded)
+    so_far = sum(c.metadata.nbgrader.points for c in graded)
+    to_come = sum(c.metadata.nbgrader.points for c in waiting)
+    text = " ".join(BeautifulSoup(render_html(summarise(release, scores)), "html.parser").get_text(" ").split())
+    expected = f"answers graded by hand: {given:g} of the {so_far:g} points graded so far, {to_come:g} points still to come"
+    assert expected in text, f"expected {expected!r}, got {text[:300]!r}"
