@@ -1,16 +1,36 @@
-"""Write every graded student's feedback again from the gradebook: ``make feedback``.
+"""Write graded students' feedback again from the gradebook: ``make feedback``, and after regrading.
 
-``make grade`` writes feedback as it grades, when only the automatic scores exist. Once the
-free responses are graded in formgrader, this writes ``feedback/<student>/pa2_clustering/``
-again with nbgrader's own ``generate_feedback`` (the course's feedback preprocessors: no
-hidden test code, failed checks cut to their message), so students see the manual scores and
-the graders' comments. ``nbgrader release_feedback pa2_clustering`` then hands it out through
-the exchange.
+``make grade`` writes feedback as it grades, from the automatic scores alone. Once the free
+responses are graded in formgrader, ``make feedback`` writes ``feedback/<student>/pa2_clustering/``
+again with nbgrader's own ``generate_feedback`` (the course's feedback preprocessors: no hidden
+test code, failed checks cut to their message), so students see the manual scores and the
+graders' comments. ``nbgrader release_feedback pa2_clustering`` then hands it out through the
+exchange. A run of ``make grade`` that grades such a student again (``--force``, or a changed
+submission) writes their page again the same way (:func:`write_again`), so it never goes back to
+the automatic scores alone while the gradebook holds more.
 """
 import sys
 
+from nbgrader.converters import GenerateFeedback
+
 from . import ASSIGNMENT, ROOT
+from .grade_one import last_error, run_converter
+from .gradebook import course_config
 from .nbgrader_cli import run_nbgrader
+
+
+def write_again(root, url, student_ids):
+    """Write the feedback of ``student_ids`` again in this process from the gradebook at ``url``,
+    as ``make feedback`` does; return {student: why} for those it could not."""
+    if not student_ids:
+        return {}
+    config = course_config(root, url)
+    failed = {}
+    for student_id in student_ids:
+        ok, log = run_converter(GenerateFeedback, config, student_id)
+        if not ok:
+            failed[student_id] = last_error(log)
+    return failed
 
 
 def main():

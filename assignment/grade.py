@@ -27,7 +27,8 @@ import nbformat
 from . import ASSIGNMENT, ROOT
 from .fan_out import ClusterProblem, checked_client, grade_many
 from .grade_one import Task, course_bundle
-from .gradebook import db_url, ensure_assignment, save_autograded, template_gradebook
+from .feedback import write_again
+from .gradebook import db_url, ensure_assignment, graded_by_hand, save_autograded, template_gradebook
 from .outputs import (GradeRow, course_paths, failed_row, format_table, graded_row, load_record,
                       make_record, save_record, write_grades, write_graded_files)
 
@@ -154,6 +155,15 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
                    progress=progress, client=client)
     except KeyboardInterrupt:  # a result cut off mid-way has no record yet: it is graded again next time
         raise Interrupted(len(recorded), len(tasks)) from None
+    if feedback:  # a page written from the automatic scores alone, where the gradebook holds more
+        by_hand = graded_by_hand(url, [s for s in recorded if rows[s].status != "failed"])
+        unwritten = write_again(root, url, by_hand)
+        if by_hand:
+            print(f"note: {len(by_hand)} submissions graded again have grades entered by hand: their feedback "
+                  "was written again with them", file=sys.stderr)
+        for student_id, why in sorted(unwritten.items()):
+            print(f"warning: the feedback of {student_id} could not be written again with the grades entered by "
+                  f"hand ({why}); run make feedback", file=sys.stderr)
     if unsandboxed:
         print(f"warning: bubblewrap (bwrap) was not usable where {len(unsandboxed)} submissions were graded: "
               "student code ran without a sandbox (memory cap only); see the README", file=sys.stderr)

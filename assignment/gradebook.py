@@ -256,6 +256,21 @@ def submission_scores(url, student_id):
                       sorted(g.name for g in grades if not g.needs_manual_grade and g.score < g.max_score))
 
 
+def graded_by_hand(url, student_ids):
+    """The students among ``student_ids`` whose submission has a score or a comment entered by hand."""
+    found = []
+    with Gradebook(url) as gb:
+        for student_id in student_ids:
+            try:
+                notebooks = gb.find_submission(ASSIGNMENT, student_id).notebooks
+            except MissingEntry:
+                continue
+            if any(g.manual_score is not None for nb in notebooks for g in nb.grades) or \
+                    any(c.manual_comment for nb in notebooks for c in nb.comments):
+                found.append(student_id)
+    return found
+
+
 def cell_scores(student_id, url=None):
     """Map grade_id -> (score, or None while it awaits manual grading, max_score)."""
     with Gradebook(url or db_url()) as gb:

@@ -16,7 +16,8 @@ from .conftest import hidden_code_lines, run_module
 COMMENT = "Clear answer; say which axis the indices run along."
 
 
-def test_feedback_after_manual_grading_shows_the_grades_and_comments(graded_course, tmp_path):
+def test_feedback_after_manual_grading_shows_the_grades_and_comments_and_keeps_them_when_graded_again(
+        graded_course, tmp_path):
     course = shutil.copytree(graded_course, tmp_path / "course")
     url = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(url) as gb:  # what a grader does in formgrader
@@ -35,6 +36,13 @@ def test_feedback_after_manual_grading_shows_the_grades_and_comments(graded_cour
     row = next(tr for tr in summary.select("table.pa2-parts tr") if tr.a and tr.a["href"] == "#take_along_axis_explanation")
     assert "1.5 / 2" in row.get_text() and COMMENT in row.get_text(), row
     assert [line for line in hidden_code_lines() if line in html] == []
+    # graded again (--force, or a changed submission): the page is written again with them, not
+    # from the automatic scores alone
+    result = run_module(course, "grade", "--force", "correct_alternative")
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = page.read_text()
+    assert COMMENT in again and "Score: 1.5 / 2.0" in again, \
+        "expected the grade and comment entered by hand on the page graded again, got a page without them"
 
 
 class NbconvertExporter(HTMLExporter):
