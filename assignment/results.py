@@ -3,9 +3,9 @@
 What a person decided comes from the gradebook (nbgrader's ``Gradebook`` API at
 ``gradebook.db_url(root)``): every cell's score, so manual grades entered in formgrader count.
 What only the grader knows comes from ``autograded/<student>/grading.json``: ``failed`` (nothing
-could be scored) and ``flagged`` (the tampering scan found something a person should look at; the
-score stands, since every verdict is decided outside the kernel), the reason, and the seconds
-grading took. A failed submission has no score here, never 0.
+could be scored), the tampering scan's findings that make a submission ``flagged`` (the score
+stands, since every verdict is decided outside the kernel), its notes, and the seconds grading
+took; the status and reason are made from both, as ``grades.csv`` makes them. A failed submission has no score here, never 0.
 """
 import json
 from dataclasses import dataclass, field
@@ -15,6 +15,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
 from .gradebook import db_url
+from .outputs import course_paths, graded_row
 
 #: Statuses without a score. A ``flagged`` submission keeps its score: the verdicts are decided
 #: outside the kernel, so the tampering scan only asks a person to look (assignment.tampering).
@@ -62,8 +63,8 @@ def _cell_scores(gb, student_id):
 
 def load(root=ROOT):
     """The ``Result`` of every submission that has a grading record, sorted by student_id."""
-    results = []
-    with Gradebook(db_url(root)) as gb:
+    results, url, paths = [], db_url(root), course_paths(root)
+    with Gradebook(url) as gb:
         for student_id, record in records(root).items():
             row = record["row"]
             result = Result(student_id, row["status"], row["reason"], seconds=record.get("seconds"))
@@ -75,8 +76,9 @@ def load(root=ROOT):
                 else:
                     result.score = sum(s for s, _ in result.cells.values() if s is not None)
                     result.max_score = sum(m for _, m in result.cells.values())
-                    if result.status != "flagged":  # a flag stays, for a person to review
-                        result.status = "needs_manual_grading" if result.pending else "graded"
+                    # the status and reason as grades.csv has them now: manual grades count, a flag stays
+                    now = graded_row(url, paths, student_id, record.get("notes", []), record.get("flag", ""))
+                    result.status, result.reason = now.status, now.reason
             results.append(result)
     return results
 

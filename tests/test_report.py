@@ -6,6 +6,7 @@ import struct
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 import assignment
 from assignment import report, results
@@ -137,21 +138,39 @@ def test_report_opens_in_chromium(reported):
 
 
 def test_a_flagged_submission_is_listed_for_review_and_still_counted(graded_course, tmp_path):
-    """Mark one graded example flagged in its record: it is listed for review, and its score,
-    decided outside the kernel, still counts."""
+    """Give one graded example a tampering finding in its record: it is listed for review, and
+    its score, decided outside the kernel, still counts."""
     course = tmp_path / "course"
     for part in ("assignment", "release", "submitted", "autograded"):
         shutil.copytree(graded_course / part, course / part)
     shutil.copy(graded_course / "gradebook.db", course / "gradebook.db")
     record_path = course / "autograded" / "untouched_release" / "grading.json"
     record = json.loads(record_path.read_text())
-    record["row"].update(status="flagged", reason="flagged for review: cell k_means: assigns np.isclose")
+    record["flag"] = "cell k_means: assigns np.isclose"  # what the tampering scan found
     record_path.write_text(json.dumps(record))
     out = report.build(course)
     students = {r["student_id"]: r for r in read_csv(out / "students.csv")}
     assert students["untouched_release"]["score"] == "0" and students["untouched_release"]["status"] == "flagged"
     assert {int(t["graded"]) for t in read_csv(out / "tests.csv")} == {len(students)}
     assert "assigns np.isclose" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_reason_is_read_as_grades_csv_has_it_after_grading_by_hand(graded_course, tmp_path):
+    """A student whose free responses were all graded by hand after make grade: the report says
+    graded with no answer awaiting manual grading, not the reason saved when grading ran."""
+    course = tmp_path / "course"
+    for part in ("assignment", "release", "submitted", "autograded"):
+        shutil.copytree(graded_course / part, course / part)
+    shutil.copy(graded_course / "gradebook.db", course / "gradebook.db")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for grade in gb.find_submission("pa2_clustering", "correct_alternative").notebooks[0].grades:
+            if grade.needs_manual_grade:
+                grade.manual_score, grade.needs_manual_grade = grade.max_score, False
+        gb.db.commit()
+    students = {r["student_id"]: r for r in read_csv(report.build(course) / "students.csv")}
+    row = students["correct_alternative"]
+    assert row["status"] == "graded" and "await" not in row["reason"], \
+        f"expected graded with nothing awaiting manual grading, got {row['status']}: {row['reason']}"
 
 
 def test_mistakes_are_counted_per_student():
