@@ -6,7 +6,11 @@ collector plugin accepts into ``submitted/``. The plugin here, ``CanvasCollector
 Canvas's file names, ``<name>_<canvas id>_<submission id>_<file>`` with ``LATE_`` (or
 ``late_``) after the name for a late submission, and finds the student_id by the Canvas id in
 ``roster.csv``. Canvas renames a resubmitted file ``clustering-1.ipynb``, ``clustering-2.ipynb``,
-...: the suffix is dropped, and of several copies of one file the highest number is kept.
+...: the suffix is dropped, and of several copies of one file the newest is kept (the highest
+submission id, then the highest copy number). The
+notebook uploaded as a browser saved it (``clustering (1).ipynb``) or in other capitals
+(``Clustering.ipynb``) is the notebook too, and counts as a copy. A student who sent no
+notebook of that name is named, since ``make grade`` will find none.
 Files it cannot match (another form of name, a Canvas id not on the roster, an older copy) are
 reported, not collected.
 """
@@ -23,16 +27,20 @@ from nbgrader.apps import ZipCollectApp
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Unicode
 
-from . import ASSIGNMENT, ROOT
+from . import ASSIGNMENT, NOTEBOOK, ROOT
 
 CANVAS_NAME = (r"^(?P<name>[^_]+)_(?:(?P<late>LATE|late)_)?(?P<canvas_id>\d+)_(?P<submission_id>\d+)_"
                r"(?P<stem>.+?)(?:-(?P<copy>\d+))?(?P<ext>\.[^.]+)$")
+#: The suffix a browser adds to a file downloaded again under the same name: ``clustering (1)``.
+BROWSER_COPY = r"^(?P<stem>.+?) \((?P<copy>\d+)\)$"
 
 
 def parse_name(filename):
     """The parts of a Canvas download file name (dict), or None if it is not in that form.
 
-    ``file_id`` is the name the student gave the file, without Canvas's ``-<n>`` suffix.
+    ``file_id`` is the name the student gave the file, without Canvas's ``-<n>`` suffix; the
+    assignment's notebook saved by a browser as ``clustering (1).ipynb``, or as
+    ``Clustering.ipynb``, is the notebook (``copy`` counts the browser's copies too).
     """
     match = re.match(CANVAS_NAME, filename)
     if not match:
@@ -41,6 +49,10 @@ def parse_name(filename):
     parts["late"] = bool(parts["late"])
     parts["copy"] = int(parts["copy"] or 0)
     parts["file_id"] = parts["stem"] + parts["ext"]
+    browser = re.match(BROWSER_COPY, parts["stem"])
+    stem, copy = (browser["stem"], int(browser["copy"])) if browser else (parts["stem"], 0)
+    if (stem + parts["ext"]).lower() == NOTEBOOK.lower():
+        parts["file_id"], parts["copy"] = NOTEBOOK, max(parts["copy"], copy)
     return parts
 
 
@@ -59,7 +71,7 @@ def plan(filenames, canvas_ids):
             skipped[name] = f"Canvas id {parts['canvas_id']} is not in the roster"
         else:
             student_id = canvas_ids[parts["canvas_id"]]
-            newest[(student_id, parts["file_id"])].append(((parts["copy"], int(parts["submission_id"])), name, parts))
+            newest[(student_id, parts["file_id"])].append(((int(parts["submission_id"]), parts["copy"]), name, parts))
     for (student_id, file_id), copies in newest.items():
         copies.sort()
         *older, (_, name, parts) = copies
@@ -138,6 +150,12 @@ def main(argv=None):
               + (" (late)" if late else ""))
     for path, why in sorted(collector.skipped.items()):
         print(f"not collected: {os.path.basename(path)}: {why}")
+    without = sorted({s for s, _, _ in collector.collected.values()}
+                     - {s for s, file_id, _ in collector.collected.values() if file_id == NOTEBOOK})
+    for student_id in without:
+        names = sorted(f for s, f, _ in collector.collected.values() if s == student_id)
+        print(f"warning: {student_id} sent no {NOTEBOOK} (only {', '.join(names)}): make grade will report the "
+              f"submission failed; if one of them is the assignment, rename it in submitted/{student_id}/{ASSIGNMENT}/")
     with open(args.roster, newline="", encoding="utf-8-sig") as handle:
         roster = [row["student_id"] for row in csv.DictReader(handle)]
     missing = sorted(set(roster) - {s for s, _, _ in collector.collected.values()})

@@ -10,7 +10,8 @@ from assignment import collect
 from .conftest import copy_course, run_module
 
 ROSTER = "student_id,name,email,canvas_id,sis_user_id,sis_login_id,section\n" \
-         "ada,\"Lovelace, Ada\",ada@x,201,S1,ada,A\nbob,Bob,bob@x,202,S2,bob,A\ncyd,Cyd,cyd@x,203,S3,cyd,A\n"
+         "ada,\"Lovelace, Ada\",ada@x,201,S1,ada,A\nbob,Bob,bob@x,202,S2,bob,A\ncyd,Cyd,cyd@x,203,S3,cyd,A\n" \
+         "dee,Dee,dee@x,204,S4,dee,A\neve,Eve,eve@x,205,S5,eve,A\n"
 
 
 def test_canvas_names_are_parsed():
@@ -22,6 +23,19 @@ def test_canvas_names_are_parsed():
     assert collect.parse_name("bob_late_202_9002_my_clustering.ipynb")["file_id"] == "my_clustering.ipynb"
     assert collect.parse_name("clustering.ipynb") is None
     assert collect.parse_name("bob_202_clustering.ipynb") is None
+
+
+def test_the_notebook_saved_by_a_browser_or_in_other_capitals_is_the_notebook():
+    """`clustering (1).ipynb` (a browser's second download) and `Clustering.ipynb` are the
+    assignment's notebook; another name stays as the student gave it."""
+    again = collect.parse_name("smithalex_10233_900011_clustering (1).ipynb")
+    assert (again["file_id"], again["copy"]) == ("clustering.ipynb", 1), again
+    assert collect.parse_name("smithalex_10233_900012_Clustering.ipynb")["file_id"] == "clustering.ipynb"
+    assert collect.parse_name("smithalex_10233_900013_kmeans (1).ipynb")["file_id"] == "kmeans (1).ipynb"
+    take, skipped = collect.plan(["smithalex_10233_900010_clustering.ipynb", "smithalex_10233_900011_clustering (1).ipynb"],
+                                 {"10233": "smith"})
+    assert take == {"smithalex_10233_900011_clustering (1).ipynb": ("smith", "clustering.ipynb", False)}, take
+    assert skipped["smithalex_10233_900010_clustering.ipynb"].startswith("an older copy of clustering.ipynb of smith")
 
 
 def test_plan_keeps_the_newest_copy_and_names_what_it_skips():
@@ -51,10 +65,14 @@ def test_a_canvas_zip_lands_in_submitted(tmp_path):
         z.writestr("bob_LATE_202_9002_clustering.ipynb", notebook_text("bob's late one"))
         z.writestr("mallory_999_9003_clustering.ipynb", notebook_text("not enrolled"))
         z.writestr("bob_202_9004_notes.txt", "a stray file")
+        z.writestr("dee_204_9006_clustering.ipynb", notebook_text("dee's first"))
+        z.writestr("dee_204_9007_clustering (1).ipynb", notebook_text("dee's second, saved again by a browser"))
+        z.writestr("eve_205_9008_kmeans.ipynb", notebook_text("eve's, under another name"))
     result = run_module(course, "collect", str(archive), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     submitted = course / "submitted"
-    assert sorted(p.name for p in submitted.iterdir()) == ["ada", "bob"]
+    assert sorted(p.name for p in submitted.iterdir()) == ["ada", "bob", "dee", "eve"]
+    assert "dee's second" in (submitted / "dee" / assignment.ASSIGNMENT / assignment.NOTEBOOK).read_text()
     ada = (submitted / "ada" / assignment.ASSIGNMENT / assignment.NOTEBOOK).read_text()
     assert "ada's resubmission" in ada and "ada's first" not in ada
     assert "bob's late one" in (submitted / "bob" / assignment.ASSIGNMENT / assignment.NOTEBOOK).read_text()
@@ -64,3 +82,4 @@ def test_a_canvas_zip_lands_in_submitted(tmp_path):
     assert "not collected: lovelaceada_201_9001_clustering.ipynb: an older copy" in out
     assert "not collected: bob_202_9004_notes.txt" in out
     assert "on the roster but not in the zip: cyd" in out
+    assert "warning: eve sent no clustering.ipynb (only kmeans.ipynb)" in out, out
