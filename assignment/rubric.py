@@ -29,8 +29,8 @@ class RubricEntry:
     """One manually graded cell of the master notebook.
 
     ``answer`` is the model answer as written in the source (markdown, or code for a plot
-    cell), ``notes`` its grading notes ("" if the source has none), ``question`` the prompt
-    cell just before it ("" if there is none).
+    cell, without nbgrader's solution markers), ``notes`` its grading notes ("" if the source
+    has none), ``question`` the prompt cell just before it ("" if there is none).
     """
     grade_id: str
     points: float
@@ -45,16 +45,26 @@ def is_manually_graded(meta):
     return bool(meta.get("task") or (meta.get("grade") and meta.get("solution")))
 
 
-def code_grading_notes(source):
-    """The comment block of a code cell that starts ``# Grading ...``, without the ``#`` ("" if none)."""
-    notes = []
+#: nbgrader's markers around a solution, which are not part of the model answer a grader reads.
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def split_code_answer(source):
+    """A code cell's model answer: (its code without nbgrader's solution markers and without the
+    comment block that starts ``# Grading ...``, that block's text without the ``#``, "" if none)."""
+    code, notes, state = [], [], "before"
     for line in source.splitlines():
         text = line.strip()
-        if notes and not text.startswith("#"):
-            break
-        if notes or re.match(r"#\s*Grading\b", text):
+        if text in SOLUTION_MARKERS:
+            continue
+        if (state == "before" and re.match(r"#\s*Grading\b", text)) or (state == "notes" and text.startswith("#")):
+            state = "notes"
             notes.append(text.lstrip("#").strip())
-    return " ".join(notes)
+            continue
+        if state == "notes":
+            state = "after"
+        code.append(line)
+    return "\n".join(code).strip(), " ".join(notes)
 
 
 def rubric_entries(source=SOURCE_DIR / NOTEBOOK):
@@ -73,7 +83,7 @@ def rubric_entries(source=SOURCE_DIR / NOTEBOOK):
         if split:
             answer, notes = cell.source[:split.start()].strip(), cell.source[split.start():].strip()
         elif cell.cell_type == "code":
-            notes = code_grading_notes(cell.source)
+            answer, notes = split_code_answer(cell.source)
         entries.append(RubricEntry(meta["grade_id"], float(meta.get("points", 0)), cell.cell_type,
                                    question.strip(), answer, notes))
     return entries

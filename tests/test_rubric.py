@@ -6,7 +6,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 import assignment
-from assignment.rubric import rubric_entries, write_rubric
+from assignment.rubric import SOLUTION_MARKERS, rubric_entries, write_rubric
 
 
 def words(text):
@@ -32,8 +32,13 @@ def test_every_manual_cell_appears_with_its_model_answer_and_notes(source_manual
     assert source_manual_cells, "the source has no manually graded cells"
     for grade_id, (points, source) in source_manual_cells.items():
         assert f"{grade_id} {points:g} point" in rubric_text, grade_id
-        # the whole cell as written in the source: model answer and grading notes alike
-        assert words(source) in rubric_text, f"{grade_id}: model answer or notes missing"
+        # every line of the cell as written in the source, model answer and grading notes alike,
+        # but nbgrader's solution markers
+        lines = [words(line) for line in source.splitlines() if words(line) and line.strip() not in SOLUTION_MARKERS]
+        assert [line for line in lines if line not in rubric_text] == [], f"{grade_id}: model answer or notes missing"
+    assert "BEGIN SOLUTION" not in rubric_text and "END SOLUTION" not in rubric_text, "expected no solution markers"
+    twice = [e.grade_id for e in rubric_entries() if e.notes and rubric_text.count(words(e.notes)) != 1]
+    assert twice == [], f"expected each cell's grading notes once, got them another number of times for {twice}"
 
 
 def test_model_answers_and_grading_notes_are_told_apart(source_manual_cells):
@@ -43,7 +48,7 @@ def test_model_answers_and_grading_notes_are_told_apart(source_manual_cells):
         if entry.cell_type == "markdown":
             assert entry.answer.startswith("**Model answer.**") and entry.notes.startswith("*Grading ("), entry.grade_id
             assert "*Grading" not in entry.answer
-        else:  # the plots: the model solution code
-            assert "### BEGIN SOLUTION" in entry.answer and "plt." in entry.answer
-            assert bool(entry.notes) == ("# Grading" in entry.answer), entry.grade_id
+        else:  # the plots: the model solution code, its grading notes apart (shown once, after it)
+            assert "plt." in entry.answer and "SOLUTION" not in entry.answer, entry.answer[:200]
+            assert entry.notes.startswith("Grading (") and "Grading" not in entry.answer, entry.grade_id
         assert entry.question, f"{entry.grade_id}: the question before the cell is missing"
