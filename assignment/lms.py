@@ -12,7 +12,8 @@ enrolled student; ``student_id`` is the folder name in ``submitted/``).
 * **Moodle** (Grades > Import > CSV file): ``Email address`` (map it to "useremail"), the
   grade column ``<title>`` and ``Feedback`` (map it to the feedback of that grade item): the
   points, then one line per failed check, the feedback summary's lines shortened (its name, its
-  message, the likely mistake; ``assignment/summary.py``).
+  message, the likely mistake; ``assignment/summary.py``), then the comments the graders wrote
+  in formgrader, one line per part.
 
 A student on the roster without a submission, a ``failed`` submission, and one whose manual
 grading is not finished get an empty cell, never 0, and are listed on the console
@@ -30,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook, MissingEntry
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT, results
+from .gradebook import db_url
 from .summary import short_lines, summarise
 
 TITLE = "PA2 Clustering"
@@ -63,33 +66,49 @@ def read_roster(path):
     return rows
 
 
-def _feedback(result, test_names, lines=None):
-    """The feedback text: the points, then the failed checks: the summary's ``lines`` (one per
-    failed check, shortened: name, message, likely mistake) when given, else their grade_ids."""
+def _feedback(result, test_names, found=None):
+    """The feedback text: the points, then the failed checks, then the graders' comments.
+
+    ``found`` is ``(lines, comments)`` from :func:`feedback_lines`: the summary's lines (one per
+    failed check, shortened: name, message, likely mistake) and the comments as "part: comment";
+    without it, the failed checks' grade_ids.
+    """
     failed = [g for g in test_names if g in result.cells and result.cells[g][0] is not None
               and result.cells[g][0] < result.cells[g][1]]
     text = f"{result.score:g} of {result.max_score:g} points."
     pending = f" {result.pending:g} points of answers graded by hand are still to come." if result.pending else ""
-    if lines is not None:
-        return (text + pending + ("\nChecks failed:\n" + "\n".join(f"- {line}" for line in lines)
-                                  if lines else " Every automatic check passed."))
+    if found is not None:
+        lines, comments = found
+        text += pending + ("\nChecks failed:\n" + "\n".join(f"- {line}" for line in lines)
+                           if lines else " Every automatic check passed.")
+        return text + ("\nComments from the graders:\n" + "\n".join(f"- {c}" for c in comments) if comments else "")
     text += f" Checks failed: {', '.join(failed)}." if failed else " Every automatic check passed."
     return text + pending
 
 
 def feedback_lines(class_results, root=ROOT):
-    """student_id -> the feedback summary's short lines (assignment/summary.py), for every counted
-    submission whose autograded notebook is there."""
+    """student_id -> (the feedback summary's short lines (assignment/summary.py), the graders'
+    comments as "part: comment"), for every counted submission whose autograded notebook is there."""
     found = {}
-    for result in class_results:
-        path = root / "autograded" / result.student_id / ASSIGNMENT / NOTEBOOK
-        if result.counted and path.exists():
-            found[result.student_id] = short_lines(summarise(nbformat.read(path, as_version=4), result.cells))
+    with Gradebook(db_url(root)) as gb:
+        for result in class_results:
+            path = root / "autograded" / result.student_id / ASSIGNMENT / NOTEBOOK
+            if not (result.counted and path.exists()):
+                continue
+            try:
+                notebook = gb.find_submission_notebook(NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, result.student_id)
+                comments = {c.name: c.manual_comment for c in notebook.comments if c.manual_comment}  # not nbgrader's "No response."
+            except MissingEntry:
+                comments = {}
+            summary = summarise(nbformat.read(path, as_version=4), result.cells, comments)
+            found[result.student_id] = (short_lines(summary), [f"{p.name}: {p.comment}" for p in summary.parts if p.comment])
     return found
 
 
+
+
 def grades_for(roster, class_results, test_names=(), partial=False, lines=None):
-    """One Grade per roster student, in roster order (``lines``: student_id -> feedback lines)."""
+    """One Grade per roster student, in roster order (``lines``: :func:`feedback_lines`)."""
     by_id = {r.student_id: r for r in class_results}
     grades = []
     for student in roster:

@@ -142,3 +142,24 @@ def test_moodle_feedback_column_holds_the_summarys_lines(graded_course):
     assert lines and feedback["seed_transcript"].splitlines()[2:] == [f"- {line}" for line in lines]
     assert "Likely mistake: " in feedback["seed_transcript"]
     assert feedback["correct_alternative"].endswith("Every automatic check passed.")
+
+
+def test_moodle_feedback_column_holds_the_graders_comments(graded_course, tmp_path):
+    """A comment a grader wrote in formgrader reaches the student through Moodle's Feedback column."""
+    import shutil
+    from nbgrader.api import Gradebook
+    course = tmp_path / "course"
+    for part in ("assignment", "release", "submitted", "autograded"):
+        shutil.copytree(graded_course / part, course / part)
+    shutil.copy(graded_course / "gradebook.db", course / "gradebook.db")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        comment = gb.find_comment("take_along_axis_explanation", "clustering", "pa2_clustering", "correct_alternative")
+        comment.manual_comment = "Say which axis the indices run along."
+        gb.db.commit()
+    result = run_module(course, "lms", "moodle", "--roster", str(assignment.ROOT / "roster.csv"), "--partial", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(csv.DictReader(io.StringIO((course / "exports" / "pa2_clustering_moodle.csv").read_bytes().decode("utf-8"))))
+    roster = {s["email"]: s["student_id"] for s in lms.read_roster(assignment.ROOT / "roster.csv")}
+    feedback = {roster[r["Email address"]]: r["Feedback"] for r in rows}["correct_alternative"]
+    assert "Comments from the graders:\n- " in feedback and "Say which axis the indices run along." in feedback, \
+        f"expected the grader's comment in the Feedback column, got {feedback!r}"
