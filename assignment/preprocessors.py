@@ -222,6 +222,7 @@ class ExecuteRecordingProgress(Execute):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._ran, self._restarts, self._msg_id = [], 0, None
         self._judge, self._master, self._judged_ids = None, None, set()
+        self._unanswered = set()
         self._running = None
         self._cpu_wait = CpuWait()
         if self.judge_outside:
@@ -249,7 +250,12 @@ class ExecuteRecordingProgress(Execute):
         how = self._judged_here(cell)
         if how is None:
             await self._async_hand_back()
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("solution") and any(o.get("output_type") == "error" and o.get("ename") == "NotImplementedError"
+                                            for o in cell.get("outputs", [])):
+                self._unanswered.add(meta.get("grade_id"))  # left as released: no likely mistake for its checks
+            return cell
         self._record_progress(cell, cell_index)
         cell.outputs, cell.execution_count = [], None
         if how == "judge":
@@ -290,6 +296,7 @@ class ExecuteRecordingProgress(Execute):
                               is_alive=lambda: on_loop(ensure_async(self.km.is_alive())),
                               grace=self.interrupt_grace, cpu_wait=self._cpu_wait)
             self._judge = Judge(self._master, link, str(Path(self.master_notebook).parent))
+            self._judge.unanswered = self._unanswered
         return self._judge.judge(grade_id, seconds)
 
     def _cell_timeout(self, cell):

@@ -167,10 +167,15 @@ class Judge:
         The running kernel.
     data_dir : str
         The folder of the assignment's data files (the tests load them by name).
+
+    ``unanswered`` holds the grade_ids of the answer cells the notebook left as released (they
+    raised ``NotImplementedError``): a check of one of them gets no likely mistake, since what it
+    found came from the notebook's own examples, not from the student.
     """
 
     def __init__(self, master, link, data_dir):
         self.link, self.data_dir = link, data_dir
+        self.unanswered = set()
         self.seed = self.mark = None
         self.calls, self._calling = [], None  # the student-function calls of the cell judged (for hints)
         self._read_seed = None
@@ -506,7 +511,9 @@ class Judge:
                     except Exception as error:  # the check failed: that is its verdict (the first error)
                         if not outputs:
                             outputs.append(_error_output(error))
-                            outputs.extend(hints.hint_outputs(grade_id, self.calls, self._references(), self._values()))
+                            if not any(grade_id.startswith(answer + "_") for answer in self.unanswered):
+                                outputs.extend(hints.hint_outputs(grade_id, self.calls, self._references(),
+                                                                  self._values()))
         finally:
             self.mark = None
             self.link.deadlines.clear()

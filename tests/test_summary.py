@@ -104,3 +104,12 @@ def test_the_manual_points_say_what_is_graded_so_far_and_what_is_to_come():
     text = " ".join(BeautifulSoup(render_html(summarise(release, scores)), "html.parser").get_text(" ").split())
     expected = f"answers graded by hand: {given:g} of the {so_far:g} points graded so far, {to_come:g} points still to come"
     assert expected in text, f"expected {expected!r}, got {text[:300]!r}"
+
+
+def test_a_notebook_left_as_released_gets_no_likely_mistake(graded_course):
+    """The untouched release fails its checks with the values of the notebook's own examples (its
+    `indices` is the demo's, of shape (1, 3)): no check of an answer left as released names a
+    likely mistake the student never made."""
+    _, soup = summary_section(graded_course, "untouched_release")
+    hints = [h.get_text(" ") for h in soup.select("#pa2-summary .pa2-hint")]
+    assert hints == [], f"expected no likely mistake for a notebook left as released, got {hints}"
