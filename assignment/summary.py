@@ -208,15 +208,15 @@ def render_html(summary):
     """The summary as an HTML section (its own style, no script, nothing fetched)."""
     auto, by_hand = summary.automatic, summary.by_hand
     if not summary.pending:
-        manual = f"answers graded by hand: {_points(by_hand[0])} of {_points(by_hand[1])} points"
+        manual = f"answers graded by hand: {_points(by_hand[0])} of {plural(by_hand[1], 'point')}"
     elif summary.pending == by_hand[1]:
-        manual = f"answers graded by hand: {_points(summary.pending)} points still to come"
+        manual = f"answers graded by hand: {plural(summary.pending, 'point')} still to come"
     else:
-        manual = (f"answers graded by hand: {_points(by_hand[0])} of the {_points(by_hand[1] - summary.pending)} "
-                  f"points graded so far, {_points(summary.pending)} points still to come")
+        manual = (f"answers graded by hand: {_points(by_hand[0])} of the {plural(by_hand[1] - summary.pending, 'point')} "
+                  f"graded so far, {plural(summary.pending, 'point')} still to come")
     parts = [f'<section id="pa2-summary" aria-label="Summary"><style>{CSS}</style>',
              f"<h2>Score: {_points(summary.score)} of {_points(summary.max_score)} points</h2>",
-             f"<p>Automatic checks: {_points(auto[0])} of {_points(auto[1])} points; {manual}.</p>"]
+             f"<p>Automatic checks: {_points(auto[0])} of {plural(auto[1], 'point')}; {manual}.</p>"]
     if summary.late_penalty:
         parts.append(f"<p>Late submission: {_points(summary.late_penalty)} points taken off.</p>")
     parts.append('<h3>Points per part</h3><table class="pa2-parts"><thead><tr><th>Part</th>'
