@@ -3,11 +3,11 @@
 nbgrader's ``zip_collect`` does the work: the zip goes to ``downloaded/pa2_clustering/archive/``,
 nbgrader extracts it to ``downloaded/pa2_clustering/extracted/`` and copies each file its
 collector plugin accepts into ``submitted/``. The plugin here, ``CanvasCollector``, reads
-Canvas's file names, ``<name>_<canvas id>_<submission id>_<file>`` with ``LATE_`` (or
+Canvas's file names, ``<name>_<canvas id>_<attachment id>_<file>`` with ``LATE_`` (or
 ``late_``) after the name for a late submission, and finds the student_id by the Canvas id in
 ``roster.csv``. Canvas renames a resubmitted file ``clustering-1.ipynb``, ``clustering-2.ipynb``,
 ...: the suffix is dropped, and of several copies of one file the newest is kept (the highest
-submission id, then the highest copy number). The
+attachment id, which Canvas numbers in upload order, then the highest copy number). The
 notebook uploaded as a browser saved it (``clustering (1).ipynb``) or in other capitals
 (``Clustering.ipynb``) is the notebook too, and counts as a copy. A student who sent no
 notebook of that name is named, since ``make grade`` will find none.
@@ -66,7 +66,7 @@ def plan(filenames, canvas_ids):
     for name in filenames:
         parts = parse_name(name)
         if parts is None:
-            skipped[name] = "not a Canvas submission name (<name>_<canvas id>_<submission id>_<file>)"
+            skipped[name] = "not a Canvas submission name (<name>_<canvas id>_<attachment id>_<file>)"
         elif parts["canvas_id"] not in canvas_ids:
             skipped[name] = f"Canvas id {parts['canvas_id']} is not in the roster"
         else:

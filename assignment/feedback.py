@@ -10,6 +10,7 @@ submission) writes their page again the same way (:func:`write_again`), so it ne
 the automatic scores alone while the gradebook holds more.
 """
 import sys
+from pathlib import Path
 
 from nbgrader.converters import GenerateFeedback
 
@@ -21,15 +22,20 @@ from .nbgrader_cli import run_nbgrader
 
 def write_again(root, url, student_ids):
     """Write the feedback of ``student_ids`` again in this process from the gradebook at ``url``,
-    as ``make feedback`` does; return {student: why} for those it could not."""
+    as ``make feedback`` does; return {student: why} for those it could not, whose page stays as it was."""
     if not student_ids:
         return {}
     config = course_config(root, url)
     failed = {}
     for student_id in student_ids:
-        ok, log = run_converter(GenerateFeedback, config, student_id)
+        folder = Path(root) / "feedback" / student_id / ASSIGNMENT
+        before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+        ok, log = run_converter(GenerateFeedback, config, student_id)  # it empties the folder first
         if not ok:
             failed[student_id] = last_error(log)
+            for path, content in before.items():  # the page written while grading stays
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
     return failed
 
 

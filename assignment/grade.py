@@ -156,11 +156,13 @@ def _grade_all(students, feedback, progress, force, root, workers, scheduler, cl
     except KeyboardInterrupt:  # a result cut off mid-way has no record yet: it is graded again next time
         raise Interrupted(len(recorded), len(tasks)) from None
     if feedback:  # a page written from the automatic scores alone, where the gradebook holds more
-        by_hand = graded_by_hand(url, [s for s in recorded if rows[s].status != "failed"])
+        # only the very submissions graded before: a changed one's grades by hand are marked for
+        # review again (save_autograded), and belong to its old answers
+        by_hand = graded_by_hand(url, [s for s in recorded if s in unchanged and rows[s].status != "failed"])
         unwritten = write_again(root, url, by_hand)
-        if by_hand:
-            print(f"note: {len(by_hand)} submissions graded again have grades entered by hand: their feedback "
-                  "was written again with them", file=sys.stderr)
+        if len(by_hand) > len(unwritten):
+            print(f"note: {len(by_hand) - len(unwritten)} submissions graded again have grades entered by hand: "
+                  "their feedback was written again with them", file=sys.stderr)
         for student_id, why in sorted(unwritten.items()):
             print(f"warning: the feedback of {student_id} could not be written again with the grades entered by "
                   f"hand ({why}); run make feedback", file=sys.stderr)

@@ -55,9 +55,12 @@ KERNEL_OPTIONS = (
 )
 #: Seconds for the whole notebook of one submission; each cell also has its own limit.
 SUBMISSION_TIMEOUT = 20 * 60
-#: Seconds one autograde pass may take in all. The notebook's own limits end it well before; past
-#: this a grader thread is stuck in its own work, and the worker process ends (``assignment.watchdog``).
-AUTOGRADE_WATCHDOG = SUBMISSION_TIMEOUT + 5 * 60
+#: Seconds one autograde pass may take in all. The notebook's own limits end it well before: past
+#: its 20 minutes each cell still gets 1 s and an interrupt's 10 s of grace, and up to 6 kernel
+#: restarts replay the cells before; 10 minutes more covers those for any notebook whose cells run
+#: in under a minute and a half. Past this a grader thread is stuck in its own work, and the worker
+#: process ends (``assignment.watchdog``).
+AUTOGRADE_WATCHDOG = SUBMISSION_TIMEOUT + 10 * 60
 KERNEL_DIED = ("the kernel died while running the notebook (os._exit, a crash in compiled code, "
                "or the memory cap)")
 #: Why a submission whose warm kernel died was graded with a fresh kernel.

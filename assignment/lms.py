@@ -100,9 +100,20 @@ def feedback_lines(class_results, root=ROOT):
                 comments = {c.name: c.manual_comment for c in notebook.comments if c.manual_comment}  # not nbgrader's "No response."
             except MissingEntry:
                 comments = {}
-            summary = summarise(nbformat.read(path, as_version=4), result.cells, comments)
-            found[result.student_id] = (short_lines(summary), [f"{p.name}: {p.comment}" for p in summary.parts if p.comment])
+            notebook_node = nbformat.read(path, as_version=4)
+            summary = summarise(notebook_node, result.cells, comments)
+            found[result.student_id] = (short_lines(summary), comment_lines(notebook_node, summary, comments))
     return found
+
+
+def comment_lines(nb, summary, comments):
+    """The graders' ``comments`` (grade_id -> text) as "part: comment", one line each, in notebook
+    order: any cell's comment (formgrader has a box under each answer and test, with points or
+    not), named by its part where it is an answer graded by hand, else by its grade_id."""
+    names = {part.anchor: part.name for part in summary.parts if part.manual}  # a manual part is anchored at its cell
+    order = [cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in nb.cells]
+    ranked = sorted(comments.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    return [f"{names.get(grade_id, grade_id)}: {' '.join(str(text).split())}" for grade_id, text in ranked]
 
 
 

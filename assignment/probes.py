@@ -44,6 +44,8 @@ RUNTIME_FILES = (Path(__file__).with_name("boundary.py"), Path(__file__).with_na
 #: a check passes, but the kernel chooses the arguments (a k of 10**15); past this the worker
 #: process ends (``assignment.watchdog``), the one way to stop the thread computing it.
 STANDIN_SECONDS = float(os.environ.get("PA2_STANDIN_SECONDS", "30"))
+if not 0 < STANDIN_SECONDS < float("inf"):  # at the worker's start, never as a student's failed check
+    raise ValueError(f"PA2_STANDIN_SECONDS must be a positive number of seconds, not {STANDIN_SECONDS}")
 
 
 class ProbeFailed(Exception):

@@ -5,7 +5,8 @@ kernel manager starts in the notebook's folder, caps the kernel's memory and, wh
 bubblewrap (``bwrap``) works, starts it in a fresh mount, network, PID and IPC namespace that
 holds only:
 
-* the operating system and Python (``/usr``, ``/etc``, the interpreter and the venv), read-only;
+* the operating system and Python (``/usr``, the parts of ``/etc`` they read, the interpreter and
+  the venv), read-only;
 * the notebook's folder, as an empty in-memory folder with the assignment's data files
   (read-only), and without the notebook itself, which at that moment holds the hidden tests;
 * the kernel's runtime folder (connection file and IPC sockets: the kernel talks to nbgrader

@@ -31,6 +31,8 @@ class Watchdog:
     def limit(self, seconds, what):
         """Run the block; if it is still running ``seconds`` later, end this process (``what``
         names the work in the message)."""
+        if not 0 < seconds < float("inf"):
+            raise ValueError(f"a watchdog's limit must be a positive number of seconds, not {seconds!r}")
         key = object()
         with self._changed:
             if self._thread is None:
@@ -54,7 +56,7 @@ class Watchdog:
                 left = until - time.monotonic()
                 if left <= 0:
                     end_process(f"{what} ran for more than {seconds:g} s")
-                self._changed.wait(left)
+                self._changed.wait(min(left, threading.TIMEOUT_MAX))
 
 
 def end_process(why):

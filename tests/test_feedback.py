@@ -1,6 +1,8 @@
 """Feedback pages: as nbconvert renders them, and after grading by hand (make feedback)."""
 import shutil
 
+import nbformat
+
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 from nbgrader.api import Gradebook
@@ -43,6 +45,18 @@ def test_feedback_after_manual_grading_shows_the_grades_and_comments_and_keeps_t
     again = page.read_text()
     assert COMMENT in again and "Score: 1.5 / 2.0" in again, \
         "expected the grade and comment entered by hand on the page graded again, got a page without them"
+    # a changed submission: the grade by hand belongs to the old answer and awaits review again,
+    # so the new page shows neither it nor its comment
+    submitted = course / "submitted" / "correct_alternative" / "pa2_clustering" / "clustering.ipynb"
+    notebook = nbformat.read(submitted, as_version=4)
+    answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "take_along_axis_explanation")
+    answer.source += "\n\nAnd a second thought, added after the deadline."
+    nbformat.write(notebook, submitted)
+    result = run_module(course, "grade", "correct_alternative")
+    assert result.returncode == 0, result.stderr[-3000:]
+    changed = page.read_text()
+    assert COMMENT not in changed and "Score: 1.5 / 2.0" not in changed, \
+        "expected the old answer's grade by hand and comment off the changed submission's page"
 
 
 class NbconvertExporter(HTMLExporter):

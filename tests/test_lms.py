@@ -155,11 +155,15 @@ def test_moodle_feedback_column_holds_the_graders_comments(graded_course, tmp_pa
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         comment = gb.find_comment("take_along_axis_explanation", "clustering", "pa2_clustering", "correct_alternative")
         comment.manual_comment = "Say which axis the indices run along."
+        other = gb.find_comment("compute_sq_dists", "clustering", "pa2_clustering", "correct_alternative")
+        other.manual_comment = "Neat broadcasting.\nMind the clipping."  # an answer with no points, two lines
         gb.db.commit()
     result = run_module(course, "lms", "moodle", "--roster", str(assignment.ROOT / "roster.csv"), "--partial", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = list(csv.DictReader(io.StringIO((course / "exports" / "pa2_clustering_moodle.csv").read_bytes().decode("utf-8"))))
     roster = {s["email"]: s["student_id"] for s in lms.read_roster(assignment.ROOT / "roster.csv")}
     feedback = {roster[r["Email address"]]: r["Feedback"] for r in rows}["correct_alternative"]
-    assert "Comments from the graders:\n- " in feedback and "Say which axis the indices run along." in feedback, \
-        f"expected the grader's comment in the Feedback column, got {feedback!r}"
+    comments = feedback.split("Comments from the graders:\n", 1)[-1].splitlines()
+    assert comments == ["- Act 1B: free response: Say which axis the indices run along.",
+                        "- compute_sq_dists: Neat broadcasting. Mind the clipping."], \
+        f"expected both of the graders' comments, one line each in notebook order, got {feedback!r}"

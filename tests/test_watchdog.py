@@ -3,7 +3,9 @@ import subprocess
 import sys
 import time
 
-from assignment.watchdog import EXIT_STATUS
+import pytest
+
+from assignment.watchdog import EXIT_STATUS, Watchdog
 
 
 def run(code, timeout=60):
@@ -44,3 +46,12 @@ def test_the_earliest_limit_counts_when_a_longer_one_was_armed_first():
     assert done.returncode == EXIT_STATUS and "the short work ran for more than 1 s" in done.stderr, \
         f"expected the short limit to end it, got {done.returncode}: {done.stderr!r}"
     assert seconds < 25, f"expected it ended after about 1 s, got {seconds:.1f} s"
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("inf"), float("nan")])
+def test_a_limit_that_is_not_a_positive_number_of_seconds_is_refused(seconds):
+    """A limit of no time, of all time or of no number is an error where it is armed, never a watchdog
+    that dies (an infinite wait overflows) or ends the process at once."""
+    with pytest.raises(ValueError):
+        with Watchdog().limit(seconds, "the work"):
+            pass
