@@ -147,3 +147,17 @@ def test_the_workers_memory_of_rendered_cells_stays_within_its_size():
         assert memory.get(f"cell {i}", lambda: "x" * 1_000) == "x" * 1_000
         assert memory.chars <= 10_000 and sum(len(k) + len(v) for k, v in memory.kept.items()) == memory.chars
     assert memory.get("cell 99", lambda: "rendered again") == "x" * 1_000, "expected the last cell remembered"
+
+
+def test_a_feedback_rewrite_that_fails_keeps_the_page_written_while_grading(graded_course, tmp_path):
+    """nbgrader's GenerateFeedback empties the student's feedback folder before it writes: when it
+    then fails, the page the grader wrote is put back rather than lost."""
+    from assignment.feedback import write_again
+    course = shutil.copytree(graded_course, tmp_path / "course")
+    page = course / "feedback" / "correct_alternative" / "pa2_clustering" / "clustering.html"
+    written = page.read_bytes()
+    # a notebook nbgrader finds, removes the old page for, then cannot read
+    (course / "autograded" / "correct_alternative" / "pa2_clustering" / "clustering.ipynb").write_text("{not json")
+    failed = write_again(course, f"sqlite:///{course / 'gradebook.db'}", ["correct_alternative"])
+    assert list(failed) == ["correct_alternative"], f"expected the rewrite to fail, got {failed}"
+    assert page.is_file() and page.read_bytes() == written, "expected the grader's page kept after a failed rewrite"
