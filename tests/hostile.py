@@ -248,7 +248,7 @@ def build(case, folder, context):
 
 #: case -> (what it does, status, phrase of the reason, grade_ids allowed to lose points)
 CASES = {
-    "good": ("complete correct answers", "needs_manual_grading", "await manual grading", set()),
+    "good": ("complete correct answers", "needs_manual_grading", "manual grading", set()),
     "endless_loops": ("rand_init loops forever when k == n; an Act 7 cell loops forever",
                       "needs_manual_grading", "cells stopped for taking too long",
                       {"rand_init_distinct_rows", "rand_init_uses_np_random", "act7_scatter_plots"}),

@@ -230,7 +230,8 @@ def test_feedback_summary_comes_first_links_to_the_failed_cells_and_shows_hints(
         link.click()
         assert page.url.endswith(f"#{grade_id}")
         anchor = page.locator(f'a[name="{grade_id}"]').bounding_box()
-        assert anchor is not None and 0 <= anchor["y"] < 844, f"the cell {grade_id} is not in view: {anchor}"
+        # at the top of the view, give or take a fraction of a pixel of layout rounding
+        assert anchor is not None and -1 <= anchor["y"] < 844, f"the cell {grade_id} is not in view: {anchor}"
         cell = page.locator(f'a[name="{grade_id}"] + div').locator(
             "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' cell ')][1]")
         assert "Likely mistake:" in squash(cell.inner_text()), "the hint is not under the failed cell"

@@ -20,41 +20,42 @@ COMMENT = "Clear answer; say which axis the indices run along."
 
 def test_feedback_after_manual_grading_shows_the_grades_and_comments_and_keeps_them_when_graded_again(
         graded_course, tmp_path):
+    """make feedback shows a grade and comment entered by hand; a later make grade writes the page
+    again with them for a submission graded again unchanged (--force), and without them for a
+    changed one, whose grade by hand belongs to its old answer and awaits review again."""
     course = shutil.copytree(graded_course, tmp_path / "course")
     url = f"sqlite:///{course / 'gradebook.db'}"
+    students = ("correct_alternative", "seed_transcript")
     with Gradebook(url) as gb:  # what a grader does in formgrader
-        grade = gb.find_grade("take_along_axis_explanation", "clustering", "pa2_clustering", "correct_alternative")
-        grade.manual_score, grade.needs_manual_grade = 1.5, False
-        comment = gb.find_comment("take_along_axis_explanation", "clustering", "pa2_clustering", "correct_alternative")
-        comment.manual_comment = COMMENT
+        for student in students:
+            grade = gb.find_grade("take_along_axis_explanation", "clustering", "pa2_clustering", student)
+            grade.manual_score, grade.needs_manual_grade = 1.5, False
+            comment = gb.find_comment("take_along_axis_explanation", "clustering", "pa2_clustering", student)
+            comment.manual_comment = COMMENT
         gb.db.commit()
-    page = course / "feedback" / "correct_alternative" / "pa2_clustering" / "clustering.html"
-    assert COMMENT not in page.read_text()
+    pages = {s: course / "feedback" / s / "pa2_clustering" / "clustering.html" for s in students}
+    assert COMMENT not in pages["correct_alternative"].read_text()
     result = run_module(course, "feedback")
     assert result.returncode == 0, result.stderr[-3000:]
-    html = page.read_text()
+    html = pages["correct_alternative"].read_text()
     assert COMMENT in html and "Score: 1.5 / 2.0" in html
     summary = BeautifulSoup(html, "html.parser").find(id="pa2-summary")
     row = next(tr for tr in summary.select("table.pa2-parts tr") if tr.a and tr.a["href"] == "#take_along_axis_explanation")
     assert "1.5 / 2" in row.get_text() and COMMENT in row.get_text(), row
     assert [line for line in hidden_code_lines() if line in html] == []
-    # graded again (--force, or a changed submission): the page is written again with them, not
-    # from the automatic scores alone
-    result = run_module(course, "grade", "--force", "correct_alternative")
-    assert result.returncode == 0, result.stderr[-3000:]
-    again = page.read_text()
-    assert COMMENT in again and "Score: 1.5 / 2.0" in again, \
-        "expected the grade and comment entered by hand on the page graded again, got a page without them"
-    # a changed submission: the grade by hand belongs to the old answer and awaits review again,
-    # so the new page shows neither it nor its comment
-    submitted = course / "submitted" / "correct_alternative" / "pa2_clustering" / "clustering.ipynb"
+    assert COMMENT in pages["seed_transcript"].read_text()
+    # the seed transcript's answer changes after the deadline; both are graded again in one run
+    submitted = course / "submitted" / "seed_transcript" / "pa2_clustering" / "clustering.ipynb"
     notebook = nbformat.read(submitted, as_version=4)
     answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "take_along_axis_explanation")
     answer.source += "\n\nAnd a second thought, added after the deadline."
     nbformat.write(notebook, submitted)
-    result = run_module(course, "grade", "correct_alternative")
+    result = run_module(course, "grade", "--force", *students)
     assert result.returncode == 0, result.stderr[-3000:]
-    changed = page.read_text()
+    again = pages["correct_alternative"].read_text()
+    assert COMMENT in again and "Score: 1.5 / 2.0" in again, \
+        "expected the grade and comment entered by hand on the unchanged page graded again, got a page without them"
+    changed = pages["seed_transcript"].read_text()
     assert COMMENT not in changed and "Score: 1.5 / 2.0" not in changed, \
         "expected the old answer's grade by hand and comment off the changed submission's page"
 

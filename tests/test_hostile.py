@@ -75,9 +75,9 @@ def hostile_course(tmp_path_factory):
         build(case, course / "submitted" / case, context)
     try:
         assert run_module(course, "release", "--generate-only").returncode == 0
-        # a stand-in's answer ends its worker after 5 s, not 30: the stand-in that never returns
-        # is tried on three workers
-        result = run_module(course, "grade", env={"PA2_STANDIN_SECONDS": "5"})
+        # a stand-in's answer ends its worker after 3 s, not 30 (the others take milliseconds):
+        # the stand-in that never returns is tried on three workers
+        result = run_module(course, "grade", env={"PA2_STANDIN_SECONDS": "3"})
     finally:
         listener.close()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
