@@ -105,7 +105,7 @@ feedback: setup
 HOST ?=
 PORT ?= 8786
 scheduler: setup
-	DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2 $(BIN)/dask scheduler $(if $(HOST),--host $(HOST)) --port $(PORT) --no-dashboard
+	DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2 DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0 $(BIN)/dask scheduler $(if $(HOST),--host $(HOST)) --port $(PORT) --no-dashboard
 
 ## A Dask worker for a grading cluster: run on each grading machine, in its clone of this repository.
 worker: setup

@@ -43,6 +43,12 @@ from .warm_kernels import start_template
 #: Workers a submission may kill before it is given up as ``failed`` (``make scheduler`` gives a
 #: cluster's scheduler the same number).
 ALLOWED_FAILURES = 2
+#: The scheduler's settings for grading (``make scheduler`` passes the same). Dask counts a worker's
+#: death against every task assigned to it, the ones waiting there too; with a saturation of 1.0 a
+#: single-threaded worker holds only the task it runs, so a submission that keeps killing its
+#: workers never takes an innocent one queued behind it down with it.
+SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                    "distributed.scheduler.worker-saturation": 1.0}
 #: Seconds to wait for a first worker to join a cluster that has none yet.
 WORKER_WAIT = 30
 #: Memory a local worker may use before its nanny restarts it (a notebook flooding its output
@@ -219,7 +225,7 @@ def sigint_ignored():
 @contextmanager
 def dask_client(scheduler=None, workers=None):
     """A Dask client: on the cluster at ``scheduler``, or on a local cluster of ``workers`` processes."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+    with dask.config.set(SCHEDULER_CONFIG):
         if scheduler:
             with Client(scheduler, timeout="30s") as client:
                 yield client

@@ -173,14 +173,20 @@ def _housekeeping(dask_worker):
 
 
 def test_a_local_cluster_keeps_dask_housekeeping_to_what_grading_needs(monkeypatch):
-    """The local cluster's workers profile no task, and check their event loop and memory twice a second."""
+    """The local cluster's workers profile no task, and check their event loop and memory twice a
+    second; its scheduler allows 2 failures and gives a worker only the task it runs."""
     from assignment.fan_out import dask_client
 
     monkeypatch.setenv("KERNELS", "fresh")  # no template: only the workers' settings are looked at
     with dask_client(workers=1) as client:
         found = list(client.run(_housekeeping).values())
+        scheduler = client.run_on_scheduler(lambda dask_scheduler: {"allowed failures": dask_scheduler.allowed_failures,
+                                                                    "saturation": dask_scheduler.WORKER_SATURATION})
     expected = {"profiles its task": False, "event loop check": 0.5, "system monitor": 2.0, "memory check": 0.5}
     assert found == [expected], f"expected {expected}, got {found}"
+    # and its scheduler hands a worker only the task it runs: a worker's death counts against no
+    # submission waiting there (one in the hostile class was failed for another's kills)
+    assert scheduler == {"allowed failures": 2, "saturation": 1.0}, f"expected at most one task per worker, got {scheduler}"
 
 
 def test_a_class_graded_again_starts_with_the_submissions_that_took_longest(tmp_path, monkeypatch):
