@@ -249,11 +249,17 @@ class Scores:
 def submission_scores(url, student_id):
     """The :class:`Scores` of a student's submission; raises MissingEntry if there is none."""
     with Gradebook(url) as gb:
-        submission = gb.find_submission(ASSIGNMENT, student_id)
-        grades = [g for nb in submission.notebooks for g in nb.grades]
-        return Scores(submission.score, submission.max_score,
-                      [g.max_score for g in grades if g.needs_manual_grade],
-                      sorted(g.name for g in grades if not g.needs_manual_grade and g.score < g.max_score))
+        return scores_in(gb, student_id)
+
+
+def scores_in(gb, student_id):
+    """The :class:`Scores` of a student's submission, read through the open Gradebook ``gb``;
+    raises MissingEntry if there is none."""
+    submission = gb.find_submission(ASSIGNMENT, student_id)
+    grades = [g for nb in submission.notebooks for g in nb.grades]
+    return Scores(submission.score, submission.max_score,
+                  [g.max_score for g in grades if g.needs_manual_grade],
+                  sorted(g.name for g in grades if not g.needs_manual_grade and g.score < g.max_score))
 
 
 def graded_by_hand(url, student_ids):

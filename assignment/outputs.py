@@ -134,6 +134,13 @@ def graded_row(url, paths, student_id, notes, flag):
         scores = submission_scores(url, student_id)
     except MissingEntry:
         return GradeRow(student_id, "", "", "failed", "autograded notebook missing from the gradebook")
+    return row_of(paths, student_id, scores, notes, flag)
+
+
+def row_of(paths, student_id, scores, notes, flag):
+    """The row of an autograded submission whose gradebook :class:`~.gradebook.Scores` are
+    ``scores``: its status, and a reason made of the answers awaiting manual grading, the cells
+    that lost points or ran out of time, the grading ``notes`` and the tampering ``flag``."""
     waiting = "awaits" if len(scores.pending) == 1 else "await"
     reasons = ([f"{plural(len(scores.pending), 'answer')} ({plural(sum(scores.pending), 'point')}) {waiting} manual grading"]
                if scores.pending else [])

@@ -14,8 +14,8 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 from . import ASSIGNMENT, NOTEBOOK, ROOT
-from .gradebook import db_url
-from .outputs import course_paths, graded_row
+from .gradebook import db_url, scores_in
+from .outputs import course_paths, row_of
 
 #: Statuses without a score. A ``flagged`` submission keeps its score: the verdicts are decided
 #: outside the kernel, so the tampering scan only asks a person to look (assignment.tampering).
@@ -63,21 +63,21 @@ def _cell_scores(gb, student_id):
 
 def load(root=ROOT):
     """The ``Result`` of every submission that has a grading record, sorted by student_id."""
-    results, url, paths = [], db_url(root), course_paths(root)
-    with Gradebook(url) as gb:
+    results, paths = [], course_paths(root)
+    with Gradebook(db_url(root)) as gb:
         for student_id, record in records(root).items():
             row = record["row"]
             result = Result(student_id, row["status"], row["reason"], seconds=record.get("seconds"))
             if row["status"] not in NOT_SCORED:
                 try:
-                    result.cells = _cell_scores(gb, student_id)
+                    result.cells, scores = _cell_scores(gb, student_id), scores_in(gb, student_id)
                 except MissingEntry:
                     result.status, result.reason = "failed", "autograded notebook missing from the gradebook"
                 else:
                     result.score = sum(s for s, _ in result.cells.values() if s is not None)
                     result.max_score = sum(m for _, m in result.cells.values())
                     # the status and reason as grades.csv has them now: manual grades count, a flag stays
-                    now = graded_row(url, paths, student_id, record.get("notes", []), record.get("flag", ""))
+                    now = row_of(paths, student_id, scores, record.get("notes", []), record.get("flag", ""))
                     result.status, result.reason = now.status, now.reason
             results.append(result)
     return results
