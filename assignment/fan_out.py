@@ -258,13 +258,16 @@ def killed(task, error):
 
 def grade_many(tasks, course, on_result, scheduler=None, workers=None, progress=True, client=None):
     """Grade ``tasks`` (a list of :class:`Task`, first to grade first) with the course files
-    ``course`` on Dask workers.
+    ``course`` on Dask workers: the cluster at ``scheduler``, else ``workers`` local processes
+    (default: one per core), never more than there are tasks.
 
     ``on_result(task, graded)`` is called in this process once for every task, as each finishes.
     ``client``: a client :func:`checked_client` gave; else one is made (and checked) here.
     """
     if not tasks:
         return
+    if not scheduler:  # a worker more than the submissions would only import and start a template for nothing
+        workers = min(workers or default_workers(), len(tasks))
     with nullcontext(client) if client is not None else checked_client(scheduler, workers) as client:
         # each worker's template imports while the first tasks are sent (a worker that cannot: at its first task)
         client.run(start_template, on_error="ignore")

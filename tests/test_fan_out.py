@@ -223,3 +223,27 @@ def test_a_class_graded_again_starts_with_the_submissions_that_took_longest(tmp_
     expected = ["b_hung", "d_slow", "c_new", "f_cut_off", "a_quick", "e_quicker"]  # 6.5: the median of 3, 4, 9, 75
     assert (given, finished) == (expected, expected), f"expected {expected} given and finished, got {given}, {finished}"
     assert json.loads(record_path(paths, "f_cut_off").read_text())["row"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("workers, tasks, expected", [(None, 1, 1), (8, 3, 3), (2, 5, 2), (1, 4, 1)])
+def test_a_local_cluster_has_no_more_workers_than_submissions(monkeypatch, workers, tasks, expected):
+    """Grading one student again starts one worker, not one per core (each would import the
+    scientific stack and start a template for nothing); a cluster's workers are left as they are."""
+    from assignment import fan_out
+
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def checked_client(scheduler=None, workers=None):
+        asked.append((scheduler, workers))
+        raise Stop
+
+    monkeypatch.setattr(fan_out, "checked_client", checked_client)
+    monkeypatch.setattr(fan_out, "default_workers", lambda: 2)
+    for scheduler in (None, "tcp://127.0.0.1:8786"):
+        with pytest.raises(Stop):
+            fan_out.grade_many([object()] * tasks, course=None, on_result=None, scheduler=scheduler, workers=workers)
+    assert asked == [(None, expected), ("tcp://127.0.0.1:8786", workers)], \
+        f"expected {expected} local workers for {tasks} submissions and the cluster's own, got {asked}"
