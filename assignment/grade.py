@@ -197,11 +197,13 @@ def main(argv=None):
         print("\ninterrupted before the grading began: nothing was graded in this run", file=sys.stderr)
         return 130
     paths = course_paths(ROOT)
+    grades = paths["grades"].relative_to(ROOT)
     if not args.students:
         write_grades(rows, paths["grades"])
     print(format_table(rows))
-    print(f"\nwrote {paths['grades'].relative_to(ROOT)} (full reasons there); "
-          f"feedback in feedback/<student>/{ASSIGNMENT}/")
+    print(f"\nwrote {grades} (full reasons there)" if not args.students else
+          f"\n{grades} is left as it was: only a run over the whole class writes it",
+          f"feedback in feedback/<student>/{ASSIGNMENT}/", sep="; ")
     return 0
 
 
