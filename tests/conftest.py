@@ -74,10 +74,10 @@ def run_module(course, module, *args, timeout=1800, env=None):
 
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory):
-    """A course copy in which `make release grade` has graded the example submissions."""
+    """A course copy in which `make grade` has graded the example submissions. Its release is the
+    committed one, which `make` would not build again (tests/test_release.py builds and checks it);
+    grading records the assignment in the new gradebook, as on a fresh clone."""
     course = copy_course(tmp_path_factory.mktemp("course"))
-    result = run_module(course, "release")
-    assert result.returncode == 0, result.stdout + result.stderr
     result = run_module(course, "grade")
     assert result.returncode == 0, result.stdout + result.stderr
     return course
@@ -98,13 +98,11 @@ CLASS_STUDENTS = ("correct_alternative", "seed_transcript", "untouched_release",
 
 
 def class_course(target):
-    """A course copy holding CLASS_STUDENTS, with the assignment generated."""
+    """A course copy holding CLASS_STUDENTS (no gradebook yet: grading records the assignment)."""
     from .hostile import build
     course = copy_course(target)
     build("invalid_json", course / "submitted" / "invalid_json", {})
     assert sorted(p.name for p in (course / "submitted").iterdir()) == sorted(CLASS_STUDENTS)
-    result = run_module(course, "release", "--generate-only")
-    assert result.returncode == 0, result.stdout + result.stderr
     return course
 
 
