@@ -446,7 +446,7 @@ class Judge:
         """The stand-in ``func``, recording each answer it gives for the student call being made."""
         def standin(*args, **kwargs):
             value = func(*args, **kwargs)
-            if self._calling is not None:
+            if self._calling is not None and not boundary.too_big(value):  # one too big is refused, never copied
                 self._calling.helpers.append((name, hints.snapshot(args), hints.snapshot(value)))
             return value
         standin.__wrapped__ = func  # its signature is func's

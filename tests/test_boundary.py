@@ -203,3 +203,21 @@ def test_a_remembered_header_with_the_wrong_amount_of_data_is_read_by_numpy_or_r
         except BoundaryError:
             continue
         assert np.array_equal(got, np.load(io.BytesIO(wrong), allow_pickle=False))
+
+
+def test_an_array_too_big_to_send_crosses_as_its_size_without_being_copied():
+    """expected an array over the limit to cross as an Opaque ndarray naming its size, with no
+    copy of its data made (this one takes no memory: a broadcast zero), got it written out"""
+    import tracemalloc
+    huge = np.broadcast_to(np.float64(0), (boundary.MAX_ARRAY_BYTES // 8 + 1,))
+    tracemalloc.start()
+    try:
+        sent = dumps(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"expected no copy of the array's {huge.nbytes} bytes, got a peak of {peak} bytes"
+    got = loads(sent)
+    assert type(got).__name__ == "ndarray" and not isinstance(got, np.ndarray), f"expected an Opaque, got {got!r}"
+    assert f"{huge.nbytes} bytes, over the {boundary.MAX_ARRAY_BYTES}" in repr(got), repr(got)
+    assert isinstance(loads(dumps(np.zeros(boundary.MAX_ARRAY_BYTES // 16))), np.ndarray), "half the limit still crosses"

@@ -4,6 +4,7 @@ with a message rather than raising in the grader or passing."""
 import copy
 import itertools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,28 @@ def test_a_stand_in_answers_only_during_its_own_check(correct_kernel):
         assert "compute_sq_dists is not a stand-in of this check" in error.evalue, error.evalue
     finally:
         correct_kernel.run(ANSWERS["associate_centroids"], ANSWERS["k_means"], SNOOP)
+
+
+def test_a_stand_in_asked_for_an_answer_too_big_to_send_never_writes_it_out(correct_kernel):
+    """expected k_means' call of update_centroids for 25000 centroids of 2000 values (400 MB, a
+    stand-in's answer the kernel could not read) to fail the check with its size named, and the
+    grader to hold no copy of it, got the answer written out"""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("no /proc/self/status to read the peak memory from")
+    kilobytes = lambda field: int(re.search(rf"^{field}:\s+(\d+) kB", status.read_text(), re.M).group(1))
+    correct_kernel.run("def k_means(X, k, max_iters=50, eps=1e-5):\n"
+                       "    W = update_centroids(np.zeros((4, 2000)), 25000, np.zeros(4, dtype=int))\n"
+                       "    return W[:k, :X.shape[1]], [0.0]")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from what the grader holds now
+    before = kilobytes("VmRSS")
+    try:
+        errors = correct_kernel.verdict("k_means_matches_lloyd")
+        grown = (kilobytes("VmHWM") - before) / 1024
+    finally:
+        correct_kernel.run(ANSWERS["k_means"], SNOOP)
+    assert len(errors) == 1 and "400000000 bytes, over the" in errors[0].evalue, [e.evalue for e in errors]
+    assert grown < 100, f"expected the grader's memory to stay as it was, got {grown:.0f} MB more at its peak"
 
 
 def test_vectorisation_is_timed_on_the_graders_clock():
