@@ -78,11 +78,15 @@ def _opaque_of(value):
     return {"t": "opaque", "type": name, "repr": text[:REPR_CHARS]}
 
 
-def too_big(value):
-    """What is wrong with sending ``value`` when it is an array over ``MAX_ARRAY_BYTES``, else None."""
+def too_big(value, _depth=0):
+    """What is wrong with sending ``value`` when it is, or holds (in lists, tuples or dicts), an
+    array over ``MAX_ARRAY_BYTES``; else None."""
     if isinstance(value, np.ndarray) and value.nbytes > MAX_ARRAY_BYTES:
         return (f"an array of shape {value.shape} and dtype {value.dtype}: {value.nbytes} bytes, "
                 f"over the {MAX_ARRAY_BYTES} one message may carry")[:REPR_CHARS - 2]
+    if _depth < MAX_DEPTH and type(value) in (list, tuple, dict):
+        items = value.values() if type(value) is dict else value
+        return next(filter(None, (too_big(item, _depth + 1) for item in items)), None)
     return None
 
 

@@ -221,3 +221,5 @@ def test_an_array_too_big_to_send_crosses_as_its_size_without_being_copied():
     assert type(got).__name__ == "ndarray" and not isinstance(got, np.ndarray), f"expected an Opaque, got {got!r}"
     assert f"{huge.nbytes} bytes, over the {boundary.MAX_ARRAY_BYTES}" in repr(got), repr(got)
     assert isinstance(loads(dumps(np.zeros(boundary.MAX_ARRAY_BYTES // 16))), np.ndarray), "half the limit still crosses"
+    assert boundary.too_big((5.0, {"assoc": huge})) == boundary.too_big(huge), "one held in a pair is found too"
+    assert boundary.too_big((5.0, np.zeros(3))) is None
