@@ -94,26 +94,59 @@ def test_a_stand_in_answers_only_during_its_own_check(correct_kernel):
         correct_kernel.run(ANSWERS["associate_centroids"], ANSWERS["k_means"], SNOOP)
 
 
-def test_a_stand_in_asked_for_an_answer_too_big_to_send_never_writes_it_out(correct_kernel):
-    """expected k_means' call of update_centroids for 25000 centroids of 2000 values (400 MB, a
-    stand-in's answer the kernel could not read) to fail the check with its size named, and the
-    grader to hold no copy of it, got the answer written out"""
+@pytest.mark.parametrize("check, body, size", [
+    ("k_means_matches_lloyd", "W = update_centroids(np.zeros((4, 2000)), 25000, np.zeros(4, dtype=int))\n"
+                              "    return W[:k, :X.shape[1]], [0.0]", "400000000 bytes"),
+    ("k_means_earliest_stop", "loss, assoc = associate_centroids(np.zeros((10**8, 0)), np.zeros((k, 0)))\n"
+                              "    return np.zeros((k, X.shape[1])), [loss]", "800000000 bytes")])
+def test_a_stand_in_asked_for_an_answer_too_big_to_send_never_writes_it_out(correct_kernel, check, body, size):
+    """expected k_means' call of a stand-in for an answer the kernel could not read (400 MB of
+    centroids; 800 MB of assignments inside a (loss, assoc) pair) to fail the check with its size
+    named, and the grader to hold no copy of it, got the answer copied or written out"""
     status = Path("/proc/self/status")
     if not status.exists():
         pytest.skip("no /proc/self/status to read the peak memory from")
     kilobytes = lambda field: int(re.search(rf"^{field}:\s+(\d+) kB", status.read_text(), re.M).group(1))
-    correct_kernel.run("def k_means(X, k, max_iters=50, eps=1e-5):\n"
-                       "    W = update_centroids(np.zeros((4, 2000)), 25000, np.zeros(4, dtype=int))\n"
-                       "    return W[:k, :X.shape[1]], [0.0]")
+    correct_kernel.run("def k_means(X, k, max_iters=50, eps=1e-5):\n    " + body)
     Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from what the grader holds now
     before = kilobytes("VmRSS")
     try:
-        errors = correct_kernel.verdict("k_means_matches_lloyd")
+        errors = correct_kernel.verdict(check)
         grown = (kilobytes("VmHWM") - before) / 1024
     finally:
         correct_kernel.run(ANSWERS["k_means"], SNOOP)
-    assert len(errors) == 1 and "400000000 bytes, over the" in errors[0].evalue, [e.evalue for e in errors]
+    assert len(errors) == 1 and f"{size}, over the" in errors[0].evalue, [e.evalue for e in errors]
     assert grown < 100, f"expected the grader's memory to stay as it was, got {grown:.0f} MB more at its peak"
+
+
+def test_an_input_changed_into_what_cannot_be_sent_back_is_never_taken_as_unchanged(correct_kernel):
+    """expected compute_sq_dists, which turns X in place into raw bytes (an array that cannot cross,
+    so X comes back as its repr alone, as one grown past what a message may carry would), to fail
+    the check that its inputs are unchanged, got a pass: the grader's copy of X, never written
+    back, still looked like the original"""
+    correct_kernel.run("def compute_sq_dists(X, W):\n"
+                       "    D = ((X[:, None, :] - W[None, :, :]) ** 2).sum(axis=2)\n"
+                       "    X.dtype = np.dtype('V8')\n"
+                       "    return D")
+    try:
+        errors = correct_kernel.verdict("compute_sq_dists_inputs_unchanged")
+    finally:
+        correct_kernel.run(ANSWERS["compute_sq_dists"], SNOOP)
+    assert len(errors) == 1 and "expected its array arguments left as arrays" in errors[0].evalue, \
+        [e.evalue for e in errors]
+
+
+@pytest.mark.parametrize("loss", ["str(loss)", "np.array(loss, dtype=object)", "True"])
+def test_a_loss_that_is_not_a_number_fails_the_output_types_check(correct_kernel, loss):
+    """expected associate_centroids' loss as text, as an object or as a bool to fail
+    associate_centroids_output_types, got a pass: np.isrealobj is True for them all"""
+    correct_kernel.run(ANSWERS["associate_centroids"].replace("def associate_centroids(", "def _right_associate(") +
+                       f"\ndef associate_centroids(X, W):\n    loss, assoc = _right_associate(X, W)\n    return {loss}, assoc")
+    try:
+        errors = correct_kernel.verdict("associate_centroids_output_types")
+    finally:
+        correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
+    assert len(errors) == 1 and "loss: expected a single number" in errors[0].evalue, [e.evalue for e in errors]
 
 
 def test_vectorisation_is_timed_on_the_graders_clock():
