@@ -438,6 +438,9 @@ class Judge:
             raise self.failure(f"{func.__name__}(...): expected a readable result, got {error}") from None
         if after is not None:
             for target, changed in zip(args, after if isinstance(after, list) else []):
+                if isinstance(target, np.ndarray) and not isinstance(changed, np.ndarray):  # never mirrored as unchanged
+                    raise self.failure(f"{func.__name__}(...): expected its array arguments left as arrays it could "
+                                       f"send back, got {changed!r:.200}")
                 _write_back(target, changed)
         record.value, record.after = value, (hints.snapshot(after) if isinstance(after, list) else None)
         return value
