@@ -12,7 +12,7 @@ ifdef DB
 export PA2_DB_URL := $(DB)
 endif
 
-# WORKERS=n grades on n local worker processes (default: one per core); SCHEDULER=tcp://host:8786
+# WORKERS=n grades on n local worker processes (default: one per core; never more than the submissions); SCHEDULER=tcp://host:8786
 # sends the work to a running Dask cluster instead (README: Grading on several machines).
 WORKERS   ?=
 SCHEDULER ?=

@@ -4,8 +4,8 @@ The flow, one module per step:
 
 1. take in (here): every student folder of ``submitted/`` is read into a task; a student whose
    saved result matches the current files (and the course) is not graded again;
-2. fan out (``assignment.fan_out``): the tasks go to Dask workers, one per core by default or
-   on a cluster (``--scheduler``), each running one submission's pipeline
+2. fan out (``assignment.fan_out``): the tasks go to Dask workers, one per core by default (never
+   more than the tasks) or on a cluster (``--scheduler``), each running one submission's pipeline
    (``assignment.grade_one``: repair, tampering scan, sandboxed nbgrader autograde, feedback).
    A cluster is checked first, before the gradebook is touched: a machine that cannot run this
    grader stops the run with one message (exit status 2), and nothing is written;
@@ -47,7 +47,7 @@ class Interrupted(Exception):
         rest = self.tasks - self.graded
         return (f"interrupted: {self.graded} of the {self.tasks} submissions to grade were graded and are kept "
                 f"(gradebook, autograded/, feedback/); run it again to grade the other {rest}. "
-                "grades.csv is written when a run ends.")
+                "grades.csv is written when a run over the whole class ends.")
 
 
 def student_ids(submitted_dir):
@@ -76,7 +76,8 @@ def grade_all(students=None, feedback=True, progress=True, force=False, root=ROO
               scheduler=None):
     """Grade ``students`` (default: all of submitted/) and return their rows, in order.
 
-    ``workers`` local worker processes (default: one per core), or the Dask cluster at
+    ``workers`` local worker processes (default: one per core; never more than the submissions to
+    grade), or the Dask cluster at
     ``scheduler``. A student whose saved result matches the current files is not graded
     again unless ``force``; their row is read again from the gradebook (manual grades).
     Raises :class:`ClusterProblem`, having written nothing, when a machine of the cluster at
@@ -180,7 +181,7 @@ def main(argv=None):
     parser.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     parser.add_argument("--force", action="store_true", help="grade again even if nothing changed")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 0) or None,
-                        help="local worker processes (default: one per core; env WORKERS)")
+                        help="local worker processes (default: one per core; never more than the submissions to grade; env WORKERS)")
     parser.add_argument("--scheduler", default=os.environ.get("SCHEDULER") or None,
                         help="address of a running Dask scheduler, e.g. tcp://host:8786 (env SCHEDULER)")
     args = parser.parse_args(argv)

@@ -74,9 +74,10 @@ def run_module(course, module, *args, timeout=1800, env=None):
 
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory):
-    """A course copy in which `make grade` has graded the example submissions. Its release is the
-    committed one, which `make` would not build again (tests/test_release.py builds and checks it);
-    grading records the assignment in the new gradebook, as on a fresh clone."""
+    """A course copy in which `python -m assignment.grade` has graded the example submissions.
+    Its release is the committed one (tests/test_release.py and the clone of tests/test_cluster.py
+    build and check it); grading records the assignment in the new gradebook itself, as after
+    `make clean`."""
     course = copy_course(tmp_path_factory.mktemp("course"))
     result = run_module(course, "grade")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -90,8 +90,10 @@ def hostile_course(tmp_path_factory):
         listener.close()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "grades.csv is left as it was" in result.stdout and not (course / "grades.csv").exists()
+    recorded = {p: p.stat().st_mtime_ns for p in course.glob("autograded/*/grading.json")}
     result = run_module(course, "grade")  # the whole class: grades nothing again, writes grades.csv
     assert result.returncode == 0 and "wrote grades.csv" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in recorded} == recorded, "the run over the whole class graded someone again"
     return {"course": course, "rows": read_rows(course), "connections": listener.connections,
             "written": [p for p in (outside, neighbour) if p.exists()]}
 

@@ -81,7 +81,7 @@ def postgres_class(postgres_server, tmp_path_factory):
 
 
 def _sqlite_is_empty(course):
-    """`make release` may have made gradebook.db; grading must not have written submissions there."""
+    """Whether the course's SQLite gradebook, if one was made, holds no submission: grading wrote them to PostgreSQL."""
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         return not gb.students
 
