@@ -322,8 +322,8 @@ class KernelLink:
             np.random.set_state(before)
             with WATCHDOG.limit(STANDIN_SECONDS, f"the stand-in {name} on the kernel's arguments"):
                 value = self.standins[name](*args, **kwargs)
-            if boundary.too_big(value):  # never written out: the kernel could not read it anyway
-                raise ValueError(f"the answer of {name} on these arguments is {boundary.too_big(value)}")
+            if problem := boundary.too_big(value):  # never written out: the kernel could not read it anyway
+                raise ValueError(f"the answer of {name} on these arguments is {problem}")
             answer, after = {"ok": True, "value": boundary.encode(value)}, np.random.get_state()
             if not same_generator_state(before, after):  # the call drew from it: the kernel's moves on too
                 answer["rng"] = boundary.encode(after)
