@@ -23,6 +23,7 @@ SEED_TRANSCRIPT_FAILS = {
     "associate_centroids_worked_example",    # loss summed (468) instead of averaged (93.6)
     "associate_centroids_matches_brute_force",
     "associate_centroids_edge_shapes",
+    "associate_centroids_inputs_unchanged",  # the summed loss: unchanged inputs count only with a right result
     "associate_centroids_vectorised",        # the summed loss: a wrong result is never timed
     "k_means_matches_lloyd",                 # returns only the last loss, never updates W
     "k_means_calls_helpers_in_order",
@@ -31,6 +32,7 @@ SEED_TRANSCRIPT_FAILS = {
     "k_means_runs_max_iters",
     "k_means_zero_loss",
     "k_means_edge_shapes",
+    "k_means_inputs_unchanged",
     "act7_scatter_plots",                    # Act 7 prints the results but draws no plot
     "act8_k1_losses",                        # built on the broken k_means and summed loss
     "act9_digit_images",                     # k_means never moves W: its assoc is no clustering

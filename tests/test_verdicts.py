@@ -25,7 +25,7 @@ FUNCTIONS = [ANSWERS[g] for g in ("fixed_sum_prod", "compute_sq_dists", "update_
 #: Names of the instructor's reference code (grader_reference_code): none may reach the kernel.
 REFERENCE_NAMES = ("_grader", "_ref_compute_sq_dists", "_ref_update_centroids", "_ref_associate_centroids",
                    "_ref_rand_init", "_lloyd_trajectory", "_allowed_lengths", "_check_elbow_plot",
-                   "_check_cluster_scatters", "_reference_helpers", "_measure_vectorised")
+                   "_check_cluster_scatters", "_reference_helpers", "_measure_vectorised", "_check_lloyd")
 FUNCTION_CHECKS = [g for g in judged_cells(MASTER) if not g.startswith("act") and "vectorised" not in g
                    and not g.startswith("take_along")]
 
@@ -133,6 +133,27 @@ def test_an_input_changed_into_what_cannot_be_sent_back_is_never_taken_as_unchan
     finally:
         correct_kernel.run(ANSWERS["compute_sq_dists"], SNOOP)
     assert len(errors) == 1 and "expected its array arguments left as arrays" in errors[0].evalue, \
+        [e.evalue for e in errors]
+
+
+@pytest.mark.parametrize("name, signature, wrong", [
+    ("compute_sq_dists", "X, W", "np.zeros((len(X), len(W)))"),
+    ("update_centroids", "X, k, assoc", "np.zeros((k, X.shape[1]))"),
+    ("associate_centroids", "X, W", "0.0, np.zeros(len(X), dtype=int)"),
+    ("k_means", "X, k, max_iters=50, eps=1e-5", "X[:k].copy(), [1.0]"),
+])
+@pytest.mark.parametrize("returns", ["None", "a wrong answer of the right shape"])
+def test_inputs_left_unchanged_earn_no_point_without_the_right_result(correct_kernel, name, signature, wrong,
+                                                                       returns):
+    """expected a function that leaves its inputs alone but returns None, or a wrong answer of the
+    right shape, to fail its inputs-unchanged check, got a pass: a stub earned the point"""
+    body = "pass" if returns == "None" else f"return {wrong}"
+    correct_kernel.run(f"def {name}({signature}):\n    {body}")
+    try:
+        errors = correct_kernel.verdict(f"{name}_inputs_unchanged")
+    finally:
+        correct_kernel.run(ANSWERS[name], SNOOP)
+    assert len(errors) == 1 and "unchanged inputs count only with the right result" in errors[0].evalue, \
         [e.evalue for e in errors]
 
 
