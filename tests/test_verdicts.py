@@ -170,6 +170,20 @@ def test_a_loss_that_is_not_a_number_fails_the_output_types_check(correct_kernel
     assert len(errors) == 1 and "loss: expected a single number" in errors[0].evalue, [e.evalue for e in errors]
 
 
+@pytest.mark.parametrize("body", ["return 0.0, np.zeros(len(X), dtype=int)",
+                                  "return 1.0, np.arange(len(X)) % len(W)"])
+def test_output_types_earn_no_point_without_the_right_values(correct_kernel, body):
+    """expected an associate_centroids that returns a float and an integer array of length n with
+    made-up values to fail associate_centroids_output_types, got a pass: a stub earned the point"""
+    correct_kernel.run(f"def associate_centroids(X, W):\n    {body}")
+    try:
+        errors = correct_kernel.verdict("associate_centroids_output_types")
+    finally:
+        correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
+    assert len(errors) == 1 and "the types count only with the right values" in errors[0].evalue, \
+        [e.evalue for e in errors]
+
+
 def test_vectorisation_is_timed_on_the_graders_clock():
     """A loop over the points that hides itself from the line count in the kernel (tracing turned
     off, the kernel's clock frozen) is still too slow on the grader's clock."""
