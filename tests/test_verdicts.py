@@ -119,69 +119,65 @@ def test_a_stand_in_asked_for_an_answer_too_big_to_send_never_writes_it_out(corr
     assert grown < 100, f"expected the grader's memory to stay as it was, got {grown:.0f} MB more at its peak"
 
 
+def judged_with(kernel, name, source, grade_id):
+    """The error messages of ``grade_id`` judged with ``source`` in place of the answer ``name``,
+    which is put back afterwards."""
+    kernel.run(source)
+    try:
+        return [e.evalue for e in kernel.verdict(grade_id)]
+    finally:
+        kernel.run(ANSWERS[name], SNOOP)
+
+
 def test_an_input_changed_into_what_cannot_be_sent_back_is_never_taken_as_unchanged(correct_kernel):
     """expected compute_sq_dists, which turns X in place into raw bytes (an array that cannot cross,
     so X comes back as its repr alone, as one grown past what a message may carry would), to fail
     the check that its inputs are unchanged, got a pass: the grader's copy of X, never written
     back, still looked like the original"""
-    correct_kernel.run("def compute_sq_dists(X, W):\n"
-                       "    D = ((X[:, None, :] - W[None, :, :]) ** 2).sum(axis=2)\n"
-                       "    X.dtype = np.dtype('V8')\n"
-                       "    return D")
-    try:
-        errors = correct_kernel.verdict("compute_sq_dists_inputs_unchanged")
-    finally:
-        correct_kernel.run(ANSWERS["compute_sq_dists"], SNOOP)
-    assert len(errors) == 1 and "expected its array arguments left as arrays" in errors[0].evalue, \
-        [e.evalue for e in errors]
+    errors = judged_with(correct_kernel, "compute_sq_dists", "def compute_sq_dists(X, W):\n"
+                         "    D = ((X[:, None, :] - W[None, :, :]) ** 2).sum(axis=2)\n"
+                         "    X.dtype = np.dtype('V8')\n"
+                         "    return D", "compute_sq_dists_inputs_unchanged")
+    assert len(errors) == 1 and "expected its array arguments left as arrays" in errors[0], errors
 
 
-@pytest.mark.parametrize("name, signature, wrong", [
-    ("compute_sq_dists", "X, W", "np.zeros((len(X), len(W)))"),
-    ("update_centroids", "X, k, assoc", "np.zeros((k, X.shape[1]))"),
-    ("associate_centroids", "X, W", "0.0, np.zeros(len(X), dtype=int)"),
-    ("k_means", "X, k, max_iters=50, eps=1e-5", "X[:k].copy(), [1.0]"),
+UNCHANGED_ONLY_IF_RIGHT = "unchanged inputs count only with the right result"
+TYPES_ONLY_IF_RIGHT = "the types count only with the right values"
+
+
+@pytest.mark.parametrize("grade_id, signature, body, message", [
+    ("compute_sq_dists_inputs_unchanged", "X, W", "pass", UNCHANGED_ONLY_IF_RIGHT),
+    ("compute_sq_dists_inputs_unchanged", "X, W", "return np.zeros((len(X), len(W)))", UNCHANGED_ONLY_IF_RIGHT),
+    ("update_centroids_inputs_unchanged", "X, k, assoc", "pass", UNCHANGED_ONLY_IF_RIGHT),
+    ("update_centroids_inputs_unchanged", "X, k, assoc", "return np.zeros((k, X.shape[1]))", UNCHANGED_ONLY_IF_RIGHT),
+    ("associate_centroids_inputs_unchanged", "X, W", "pass", UNCHANGED_ONLY_IF_RIGHT),
+    ("associate_centroids_inputs_unchanged", "X, W", "return 0.0, np.zeros(len(X), dtype=int)",
+     UNCHANGED_ONLY_IF_RIGHT),
+    ("k_means_inputs_unchanged", "X, k, max_iters=50, eps=1e-5", "pass", UNCHANGED_ONLY_IF_RIGHT),
+    ("k_means_inputs_unchanged", "X, k, max_iters=50, eps=1e-5", "return X[:k].copy(), [1.0]",
+     UNCHANGED_ONLY_IF_RIGHT),
+    ("associate_centroids_output_types", "X, W", "return 0.0, np.zeros(len(X), dtype=int)", TYPES_ONLY_IF_RIGHT),
+    ("associate_centroids_output_types", "X, W", "return 1.0, np.arange(len(X)) % len(W)", TYPES_ONLY_IF_RIGHT),
 ])
-@pytest.mark.parametrize("returns", ["None", "a wrong answer of the right shape"])
-def test_inputs_left_unchanged_earn_no_point_without_the_right_result(correct_kernel, name, signature, wrong,
-                                                                       returns):
-    """expected a function that leaves its inputs alone but returns None, or a wrong answer of the
-    right shape, to fail its inputs-unchanged check, got a pass: a stub earned the point"""
-    body = "pass" if returns == "None" else f"return {wrong}"
-    correct_kernel.run(f"def {name}({signature}):\n    {body}")
-    try:
-        errors = correct_kernel.verdict(f"{name}_inputs_unchanged")
-    finally:
-        correct_kernel.run(ANSWERS[name], SNOOP)
-    assert len(errors) == 1 and "unchanged inputs count only with the right result" in errors[0].evalue, \
-        [e.evalue for e in errors]
+def test_a_property_of_the_result_earns_no_point_without_the_right_result(correct_kernel, grade_id, signature,
+                                                                          body, message):
+    """expected a stub (returning None, or made-up values of the right shape and type) to fail
+    the check of its inputs left unchanged, or of its result's types, got a pass: a stub that
+    computes nothing earned the point"""
+    name = grade_id.rsplit("_", 2)[0]
+    errors = judged_with(correct_kernel, name, f"def {name}({signature}):\n    {body}", grade_id)
+    assert len(errors) == 1 and message in errors[0], errors
 
 
 @pytest.mark.parametrize("loss", ["str(loss)", "np.array(loss, dtype=object)", "True"])
 def test_a_loss_that_is_not_a_number_fails_the_output_types_check(correct_kernel, loss):
     """expected associate_centroids' loss as text, as an object or as a bool to fail
     associate_centroids_output_types, got a pass: np.isrealobj is True for them all"""
-    correct_kernel.run(ANSWERS["associate_centroids"].replace("def associate_centroids(", "def _right_associate(") +
-                       f"\ndef associate_centroids(X, W):\n    loss, assoc = _right_associate(X, W)\n    return {loss}, assoc")
-    try:
-        errors = correct_kernel.verdict("associate_centroids_output_types")
-    finally:
-        correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
-    assert len(errors) == 1 and "loss: expected a single number" in errors[0].evalue, [e.evalue for e in errors]
-
-
-@pytest.mark.parametrize("body", ["return 0.0, np.zeros(len(X), dtype=int)",
-                                  "return 1.0, np.arange(len(X)) % len(W)"])
-def test_output_types_earn_no_point_without_the_right_values(correct_kernel, body):
-    """expected an associate_centroids that returns a float and an integer array of length n with
-    made-up values to fail associate_centroids_output_types, got a pass: a stub earned the point"""
-    correct_kernel.run(f"def associate_centroids(X, W):\n    {body}")
-    try:
-        errors = correct_kernel.verdict("associate_centroids_output_types")
-    finally:
-        correct_kernel.run(ANSWERS["associate_centroids"], SNOOP)
-    assert len(errors) == 1 and "the types count only with the right values" in errors[0].evalue, \
-        [e.evalue for e in errors]
+    errors = judged_with(correct_kernel, "associate_centroids",
+                         ANSWERS["associate_centroids"].replace("def associate_centroids(", "def _right_associate(") +
+                         f"\ndef associate_centroids(X, W):\n    loss, assoc = _right_associate(X, W)\n"
+                         f"    return {loss}, assoc", "associate_centroids_output_types")
+    assert len(errors) == 1 and "loss: expected a single number" in errors[0], errors
 
 
 def test_vectorisation_is_timed_on_the_graders_clock():
