@@ -37,8 +37,8 @@ def test_the_parts_follow_the_notebooks_headings_and_add_up_to_its_points():
 
 
 def test_a_checks_name_is_its_docstring_in_words():
-    assert check_name('"""Hidden: compute_sq_dists leaves X and W unchanged."""\n### BEGIN HIDDEN TESTS') == \
-        "compute_sq_dists leaves X and W unchanged"
+    assert check_name('"""Hidden: compute_sq_dists leaves X and W unchanged, and returns the right distances."""\n'
+                      '### BEGIN HIDDEN TESTS') == "compute_sq_dists leaves X and W unchanged, and returns the right distances"
     assert check_name('"""Checks losst and lossv: 20 values each."""\ncheck(...)') == "Checks losst and lossv: 20 values each"
 
 

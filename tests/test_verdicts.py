@@ -141,8 +141,8 @@ def test_an_input_changed_into_what_cannot_be_sent_back_is_never_taken_as_unchan
     assert len(errors) == 1 and "expected its array arguments left as arrays" in errors[0], errors
 
 
-UNCHANGED_ONLY_IF_RIGHT = "unchanged inputs count only with the right result"
-TYPES_ONLY_IF_RIGHT = "the types count only with the right values"
+UNCHANGED_ONLY_IF_RIGHT = "the inputs were left unchanged; the point also needs the right result"
+TYPES_ONLY_IF_RIGHT = "the types are right; the point also needs the right values"
 
 
 @pytest.mark.parametrize("grade_id, signature, body, message", [
@@ -158,13 +158,20 @@ TYPES_ONLY_IF_RIGHT = "the types count only with the right values"
      UNCHANGED_ONLY_IF_RIGHT),
     ("associate_centroids_output_types", "X, W", "return 0.0, np.zeros(len(X), dtype=int)", TYPES_ONLY_IF_RIGHT),
     ("associate_centroids_output_types", "X, W", "return 1.0, np.arange(len(X)) % len(W)", TYPES_ONLY_IF_RIGHT),
+    ("k_means_earliest_stop", "X, k, max_iters=50, eps=1e-5", "return None, [1.0, 1.0]",
+     "losses when the loss stays at 5.0: expected"),
+    ("k_means_runs_max_iters", "X, k, max_iters=50, eps=1e-5", "return None, [0.0] * max_iters",
+     "expected the falling losses associate_centroids returned"),
+    ("k_means_runs_max_iters", "X, k, max_iters=50, eps=1e-5", "return None, [str(2.0 ** (59 - t)) for t in range(max_iters)]",
+     "expected the falling losses associate_centroids returned"),
 ])
 def test_a_property_of_the_result_earns_no_point_without_the_right_result(correct_kernel, grade_id, signature,
                                                                           body, message):
     """expected a stub (returning None, or made-up values of the right shape and type) to fail
-    the check of its inputs left unchanged, or of its result's types, got a pass: a stub that
-    computes nothing earned the point"""
-    name = grade_id.rsplit("_", 2)[0]
+    the check of its inputs left unchanged, of its result's types or of its number of iterations,
+    got a pass: a stub that computes nothing earned the point"""
+    name = next(f for f in ("compute_sq_dists", "update_centroids", "associate_centroids", "k_means")
+                if grade_id.startswith(f + "_"))
     errors = judged_with(correct_kernel, name, f"def {name}({signature}):\n    {body}", grade_id)
     assert len(errors) == 1 and message in errors[0], errors
 
